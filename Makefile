@@ -12,7 +12,7 @@ ARCH_esp32   := xtensawin
 ARCH_esp32s3 := xtensawin
 ARCH_stm32   := armv7emsp
 ARCH   ?= $(ARCH_$(BOARD))
-MICROPYPATH_TESTS := firmware:host_tests/mp:host_tests
+MICROPYPATH_TESTS := .frozen:firmware:host_tests/mp:host_tests
 HEAP   ?= 2M
 
 .PHONY: all venv run test test-cpython test-mp bench lint mpy clean
@@ -29,7 +29,7 @@ venv: $(STAMP)
 
 # The simulated meter on the unix MicroPython port, in the foreground until Ctrl-C.
 run: $(STAMP)
-	MICROPYPATH=firmware:boards/unix $(MPY) -X heapsize=$(HEAP) -m app.main $(ARGS)
+	MICROPYPATH=.frozen:firmware:boards/unix $(MPY) -X heapsize=$(HEAP) -m app.main $(ARGS)
 
 # One suite, two runtimes: pytest on CPython, then the same modules on the unix port.
 test: $(STAMP)
@@ -41,7 +41,7 @@ test: $(STAMP)
 	exit $$rc
 
 test-cpython: $(STAMP)
-	$(PY) -m pytest host_tests $(ARGS)
+	$(PY) -m pytest $(or $(ARGS),host_tests)
 
 test-mp: $(STAMP)
 	MICROPYPATH=$(MICROPYPATH_TESTS) $(MPY) -X heapsize=$(HEAP) host_tests/mp_run.py $(ARGS)

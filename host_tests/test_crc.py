@@ -2,9 +2,8 @@
 
 import unittest
 
-from support import Rng, h
-
 from dlms.crc import fcs16, fcs16_update
+from support import Rng, h
 
 
 def _bitwise(data):

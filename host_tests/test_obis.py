@@ -2,10 +2,9 @@
 
 import unittest
 
-from support import h
-
 from dlms import obis
 from dlms.errors import DecodeError
+from support import h
 
 ENERGY = h("01 00 01 08 00 FF")
 
@@ -38,7 +37,17 @@ class TestObis(unittest.TestCase):
                 self.assertEqual(obis.parse(fmt(code)), code)
 
     def test_malformed(self):
-        for bad in ("", "1.0.1.8.0", "1.0.1.8.0.256", "1-0:1.8", "a-0:1.8.0", "1-0:1..0",
-                    "1.0.1.8.0.255.1", "1-0:1.8.0*x", "1-0:1.8.0.-1", h("01 00 01")):
+        for bad in (
+            "",
+            "1.0.1.8.0",
+            "1.0.1.8.0.256",
+            "1-0:1.8",
+            "a-0:1.8.0",
+            "1-0:1..0",
+            "1.0.1.8.0.255.1",
+            "1-0:1.8.0*x",
+            "1-0:1.8.0.-1",
+            h("01 00 01"),
+        ):
             with self.assertRaises(DecodeError):
                 obis.parse(bad)

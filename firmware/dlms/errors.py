@@ -24,3 +24,12 @@ class DecodeError(ValueError):
 
 class BufferFull(Exception):
     """The encoded value does not fit the buffer it is being written into."""
+
+
+class DataAccessError(Exception):
+    """An object refuses an access: ``result`` is the data-access-result (or
+    action-result) the server sends back (xdlms.READ_WRITE_DENIED, ...)."""
+
+    def __init__(self, result, msg=""):
+        super().__init__(msg or "data-access-result %d" % result)
+        self.result = result

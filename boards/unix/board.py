@@ -1,0 +1,15 @@
+"""The unix simulator "board": the unix MicroPython port on a PC.
+
+What a real board's board.py names (UARTs, pins, flash) is simulated here:
+TCP sockets for the network, the host clock for the RTC.
+"""
+
+NAME = "unix"
+ARCH = "x64"  # mpy-cross -march for native/viper code
+STORE_PATH = "build/sim/store"  # the flash store (a littlefs image comes with the store)
+
+
+def clock():
+    from hal.clock import SystemClock
+
+    return SystemClock()

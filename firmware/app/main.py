@@ -1,0 +1,277 @@
+"""The simulated meter: ``micropython -m app.main [options]`` (``make run``).
+
+Serves the COSEM server over the TCP wrapper (IEC 62056-47, port 4059) and
+HDLC over TCP (port 4061), in the foreground until Ctrl-C. Options:
+``--config FILE`` (JSON over the defaults of app/config.py),
+``--wrapper-port N``, ``--hdlc-port N``, ``--host H``,
+``--endpoints FILE`` (where to write the endpoints as JSON, default
+build/sim/endpoints.json), ``--quiet``.
+"""
+
+import asyncio
+import json
+import sys
+
+import log
+from compat import ticks_ms
+from dlms import wrapper
+from dlms.errors import DecodeError
+from dlms.hdlc_link import HdlcServerLink
+
+from app import config as configuration
+from app.meter import build_meter
+
+_READ = 1024
+
+
+class Endpoints:
+    def __init__(self):
+        self.d = {}
+
+    def write(self, path):
+        if not path:
+            return
+        try:
+            _makedirs(path.rsplit("/", 1)[0] if "/" in path else ".")
+            with open(path, "w") as f:
+                f.write(json.dumps(self.d))
+        except OSError as e:
+            log.warning("cannot write %s: %r", path, e)
+
+
+def _makedirs(d):
+    import os
+
+    parts = d.split("/")
+    cur = ""
+    for p in parts:
+        cur = cur + "/" + p if cur or d.startswith("/") else p
+        if not p:
+            continue
+        try:
+            os.mkdir(cur)
+        except OSError:
+            pass
+
+
+class Meter:
+    """The running meter: the object model plus connection bookkeeping."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.model = build_meter(cfg)
+        self.server = self.model.server
+        self.connections = 0
+        self.max_connections = cfg["max_associations"]
+
+    def admit(self, kind):
+        if self.connections >= self.max_connections:
+            log.warning("%s connection refused: %d already open", kind, self.connections)
+            return False
+        self.connections += 1
+        return True
+
+
+async def serve_wrapper(meter, reader, writer):
+    if not meter.admit("wrapper"):
+        writer.close()
+        await writer.wait_closed()
+        return
+    server = meter.server
+    reasm = wrapper.Reassembler(server.max_pdu + 64)
+    associations = {}
+    try:
+        while True:
+            data = await reader.read(_READ)
+            if not data:
+                break
+            pos = 0
+            while pos < len(data):
+                n = min(reasm.space(), len(data) - pos)
+                reasm.receive_data(memoryview(data)[pos : pos + n])
+                pos += n
+                while True:
+                    frame = reasm.next_frame()
+                    if frame is None:
+                        break
+                    client, dest, apdu = frame
+                    key = (client, dest)
+                    a = associations.get(key)
+                    if a is None:
+                        a = server.association(client, dest)
+                        if a is None:
+                            log.warning("wrapper: no logical device at wPort %d", dest)
+                            continue
+                        associations[key] = a
+                    try:
+                        resp = a.handle(apdu)
+                    except Exception as e:
+                        log.error("association failed: %r", e)
+                        resp = None
+                    if resp:
+                        writer.write(wrapper.encode(dest, client, resp))
+                        await writer.drain()
+    except DecodeError as e:
+        log.warning("wrapper: %s: connection closed", e)
+    except OSError as e:
+        log.info("wrapper connection lost: %r", e)
+    finally:
+        for a in associations.values():
+            a.abort()
+        meter.connections -= 1
+        try:
+            writer.close()
+            await writer.wait_closed()
+        except OSError:
+            pass
+
+
+async def serve_hdlc(meter, reader, writer):
+    if not meter.admit("HDLC"):
+        writer.close()
+        await writer.wait_closed()
+        return
+    link = HdlcServerLink(
+        meter.server,
+        physical_address=meter.cfg["hdlc"]["physical_address"],
+        max_info=meter.cfg["hdlc"]["max_info"],
+        window=meter.cfg["hdlc"]["window"],
+    )
+    try:
+        while True:
+            try:
+                data = await asyncio.wait_for(reader.read(_READ), 1)
+            except asyncio.TimeoutError:
+                link.poll(ticks_ms())
+                continue
+            if not data:
+                break
+            link.receive_data(data, ticks_ms())
+            out = link.data_to_send()
+            if out:
+                writer.write(out)
+                await writer.drain()
+    except OSError as e:
+        log.info("HDLC connection lost: %r", e)
+    finally:
+        link.close()
+        meter.connections -= 1
+        try:
+            writer.close()
+            await writer.wait_closed()
+        except OSError:
+            pass
+
+
+async def tick(meter):
+    while True:
+        await asyncio.sleep(1)
+        meter.model.tick()
+
+
+async def run(meter, host, wrapper_port, hdlc_port, endpoints_path, ready=None):
+    ends = Endpoints()
+    servers = []
+    servers.append(
+        await asyncio.start_server(lambda r, w: serve_wrapper(meter, r, w), host, wrapper_port)
+    )
+    ends.d["wrapper"] = {"host": host, "port": wrapper_port}
+    servers.append(
+        await asyncio.start_server(lambda r, w: serve_hdlc(meter, r, w), host, hdlc_port)
+    )
+    ends.d["hdlc_tcp"] = {"host": host, "port": hdlc_port}
+    ends.write(endpoints_path)
+    print_banner(meter, host, wrapper_port, hdlc_port)
+    t = asyncio.create_task(tick(meter))
+    try:
+        while True:
+            await asyncio.sleep(3600)
+    finally:
+        t.cancel()
+        for s in servers:
+            s.close()
+            await s.wait_closed()
+
+
+def print_banner(meter, host, wport, hport):
+    cfg = meter.cfg
+    lines = [
+        "Simulated meter %s running (MicroPython DLMS/COSEM)"
+        % cfg["identity"]["logical_device_name"],
+        "  TCP wrapper  %s:%d  (server wPort 1 = management logical device%s)"
+        % (host, wport, ", %d = gas" % cfg["gas"]["sap"] if cfg["gas"]["enabled"] else ""),
+        "  HDLC on TCP  %s:%d  (physical address %d, logical device 1%s)"
+        % (
+            host,
+            hport,
+            cfg["hdlc"]["physical_address"],
+            ", %d = gas" % cfg["gas"]["sap"] if cfg["gas"]["enabled"] else "",
+        ),
+        "  clients:",
+    ]
+    for c in cfg["clients"]:
+        auth = c["authentication"]
+        if auth == "lls":
+            auth = "LLS password %s" % c["password"]
+        lines.append("    %3d %-8s %s" % (c["sap"], c["level"], auth))
+    lines.append("  e.g. python -m tools.dlms_client --port %d objects" % wport)
+    lines.append("Ctrl-C stops.")
+    print("\n".join(lines))
+
+
+def parse_args(argv):
+    opts = {
+        "config": None,
+        "host": None,
+        "wrapper_port": None,
+        "hdlc_port": None,
+        "endpoints": "build/sim/endpoints.json",
+        "quiet": False,
+    }
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--quiet":
+            opts["quiet"] = True
+            i += 1
+            continue
+        if not a.startswith("--") or i + 1 >= len(argv):
+            raise SystemExit(
+                "usage: app.main [--config FILE] [--host H] [--wrapper-port N] "
+                "[--hdlc-port N] [--endpoints FILE] [--quiet]"
+            )
+        key = a[2:].replace("-", "_")
+        if key not in opts:
+            raise SystemExit("unknown option %s" % a)
+        v = argv[i + 1]
+        opts[key] = int(v) if key.endswith("port") else v
+        i += 2
+    return opts
+
+
+def main(argv=None):
+    opts = parse_args(sys.argv[1:] if argv is None else argv)
+    if opts["quiet"]:
+        log.level = 30
+    try:
+        cfg = configuration.load_file(opts["config"])
+    except configuration.ConfigError as e:
+        print("configuration refused: %s" % e)
+        sys.exit(2)
+    except OSError as e:
+        print("cannot read the configuration: %s" % e)
+        sys.exit(2)
+    net = cfg["network"]
+    host = opts["host"] or net["host"]
+    wport = opts["wrapper_port"] if opts["wrapper_port"] is not None else net["wrapper_port"]
+    hport = opts["hdlc_port"] if opts["hdlc_port"] is not None else net["hdlc_port"]
+    meter = Meter(cfg)
+    try:
+        asyncio.run(run(meter, host, wport, hport, opts["endpoints"]))
+    except KeyboardInterrupt:
+        pass
+    print("meter stopped")
+
+
+if __name__ == "__main__":
+    main()

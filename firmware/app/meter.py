@@ -1,0 +1,261 @@
+"""The simulated three-phase electricity meter, built from the configuration.
+
+Objects sit at their standard OBIS codes (IEC 62056-6-1 / DLMS UA 1000-1 and
+the IDIS/DSMR habits head-ends expect) and read their values from
+``app.sim``: the same model serves a real meter with other providers.
+"""
+
+from cosem.association import AssociationLN
+from cosem.base import LogicalDevice
+from cosem.clock import Clock
+from cosem.data import Data
+from cosem.profile import ProfileGeneric, RingSource, SimulatedSource
+from cosem.register import (
+    UNIT_A,
+    UNIT_HZ,
+    UNIT_M3,
+    UNIT_V,
+    UNIT_W,
+    UNIT_WH,
+    DemandRegister,
+    ExtendedRegister,
+    Register,
+)
+from cosem.sap import SapAssignment
+from dlms import axdr, obis
+from dlms.server import ClientPolicy, Server
+from hal.clock import SystemClock
+from micropython import const
+
+from app import sim
+
+EVENT_POWER_UP = const(2)  # standard event log codes (DLMS UA / IDIS)
+EVENT_CLOCK_ADJUSTED = const(5)
+FIRMWARE_VERSION = "mpdlms 0.1.0"
+
+U32 = axdr.DOUBLE_LONG_UNSIGNED
+U16 = axdr.LONG_UNSIGNED
+
+
+class Model:
+    """What the app needs of the meter: the server and a periodic tick."""
+
+    def __init__(self, server, clock, event_log, event_code):
+        self.server = server
+        self.clock = clock
+        self.event_log = event_log
+        self.event_code = event_code
+
+    def event(self, code):
+        self.event_code.value = (axdr.UNSIGNED, code)
+        self.event_log.capture()
+
+    def tick(self):
+        pass
+
+
+def _policies(cfg):
+    from app.config import LEVELS, MECHANISMS
+
+    out = {}
+    for c in cfg["clients"]:
+        pw = c.get("password")
+        out[c["sap"]] = ClientPolicy(
+            c["sap"],
+            LEVELS[c["level"]],
+            MECHANISMS[c["authentication"]],
+            pw.encode() if pw else None,
+            c["level"],
+        )
+    return out
+
+
+def _associations(device, policies):
+    device.associations = {}
+    for i, sap in enumerate(sorted(policies, key=lambda s: (s != 16, s))):
+        a = AssociationLN("0.0.40.0.%d.255" % (i + 1), device, policies[sap])
+        device.add(a)
+        device.associations[sap] = a
+
+
+def build_meter(cfg, hal_clock=None):
+    hal_clock = hal_clock or SystemClock()
+    s = sim.Simulation(sim.Tariffs(utc_offset=-cfg["clock"]["time_zone"] * 60))
+    policies = _policies(cfg)
+    ident = cfg["identity"]
+    mgmt = LogicalDevice(1, ident["logical_device_name"].encode())
+    devices = {1: mgmt}
+    clock = Clock(
+        "0.0.1.0.0.255",
+        hal_clock,
+        time_zone=cfg["clock"]["time_zone"],
+        dst_enabled=cfg["clock"]["dst"],
+    )
+    now = clock.now
+
+    add = mgmt.add
+    add(Data("0.0.42.0.0.255", (axdr.OCTET_STRING, mgmt.name), public=True, writable=()))
+    add(clock)
+    add(
+        Data(
+            "0.0.96.1.0.255",
+            (axdr.OCTET_STRING, ident["serial"].encode()),
+            public=True,
+            writable=(),
+        )
+    )
+    add(
+        Data(
+            "1.0.0.2.0.255",
+            (axdr.OCTET_STRING, FIRMWARE_VERSION.encode()),
+            public=True,
+            writable=(),
+        )
+    )
+    add(Data("0.0.96.14.0.255", lambda: (axdr.UNSIGNED, s.tariffs.active(now())), writable=()))
+
+    # Energy (Wh, scaler 0): total and per tariff, import and export
+    for c, fn in ((1, s.import_wh), (2, s.export_wh)):
+        for tariff in (0, 1, 2):
+            add(
+                Register(
+                    "1.0.%d.8.%d.255" % (c, tariff),
+                    U32,
+                    (lambda fn=fn, t=tariff: fn(now(), t)),
+                    0,
+                    UNIT_WH,
+                    writable=(),
+                )
+            )
+    # Instantaneous values: power (W), voltage (0.1 V), current (0.01 A), frequency
+    add(Register("1.0.1.7.0.255", U32, lambda: int(s.power(now())), 0, UNIT_W, writable=()))
+    add(Register("1.0.2.7.0.255", U32, lambda: int(s.export_power(now())), 0, UNIT_W, writable=()))
+    for ph in (1, 2, 3):
+        base = 20 * (ph - 1)
+        add(
+            Register(
+                "1.0.%d.7.0.255" % (21 + base),
+                U32,
+                (lambda ph=ph: int(s.power(now(), ph))),
+                0,
+                UNIT_W,
+                writable=(),
+            )
+        )
+        add(
+            Register(
+                "1.0.%d.7.0.255" % (32 + base),
+                U16,
+                (lambda ph=ph: int(s.voltage(now(), ph) * 10 + 0.5)),
+                -1,
+                UNIT_V,
+                writable=(),
+            )
+        )
+        add(
+            Register(
+                "1.0.%d.7.0.255" % (31 + base),
+                U16,
+                (lambda ph=ph: int(s.current(now(), ph) * 100 + 0.5)),
+                -2,
+                UNIT_A,
+                writable=(),
+            )
+        )
+    add(
+        Register(
+            "1.0.14.7.0.255",
+            U16,
+            lambda: int(s.frequency(now()) * 100 + 0.5),
+            -2,
+            UNIT_HZ,
+            writable=(),
+        )
+    )
+    # Maximum demand style objects
+    add(
+        ExtendedRegister(
+            "1.0.1.6.0.255",
+            U32,
+            lambda: int(s.power(now()) * 1.4),
+            0,
+            UNIT_W,
+            clock=clock,
+            writable=(),
+        )
+    )
+    add(
+        DemandRegister(
+            "1.0.1.4.0.255",
+            U32,
+            lambda a, b: int((s.import_wh(b) - s.import_wh(a)) * 3600 / (b - a)) if b > a else 0,
+            clock,
+            0,
+            UNIT_W,
+            period=900,
+        )
+    )
+
+    # Load profile: 15-minute energy, simulated history computed on the fly
+    lp = cfg["load_profile"]
+    status = Data("0.0.96.10.1.255", (axdr.UNSIGNED, 0), writable=())
+    add(status)
+
+    def row_at(t):
+        return [
+            (axdr.OCTET_STRING, clock.local_datetime(t).to_bytes()),
+            (axdr.UNSIGNED, 0),
+            (U32, s.import_wh(t)),
+            (U32, s.export_wh(t)),
+        ]
+
+    find = mgmt.find
+    add(
+        ProfileGeneric(
+            "1.0.99.1.0.255",
+            SimulatedSource(lp["period"], lp["entries"], row_at, clock),
+            [
+                (clock, 2),
+                (status, 2),
+                (find(obis.parse("1.0.1.8.0.255")), 2),
+                (find(obis.parse("1.0.2.8.0.255")), 2),
+            ],
+            capture_period=lp["period"],
+        )
+    )
+    # Standard event log: clock and event code, in a RAM ring
+    event_code = Data("0.0.96.11.0.255", (axdr.UNSIGNED, 0), writable=())
+    add(event_code)
+    event_log = add(
+        ProfileGeneric(
+            "0.0.99.98.0.255",
+            RingSource(cfg["event_log"]["entries"]),
+            [(clock, 2), (event_code, 2)],
+            capture_period=0,
+            clock=hal_clock,
+        )
+    )
+    add(SapAssignment("0.0.41.0.0.255", devices))
+    _associations(mgmt, policies)
+
+    gas = cfg["gas"]
+    if gas["enabled"]:
+        g = LogicalDevice(gas["sap"], gas["logical_device_name"].encode())
+        g.add(Data("0.0.42.0.0.255", (axdr.OCTET_STRING, g.name), public=True, writable=()))
+        g.add(
+            Register(
+                "7.0.3.0.0.255", U32, lambda: int(s.gas_m3(now()) * 1000), -3, UNIT_M3, writable=()
+            )
+        )
+        g.add(
+            Register(
+                "7.0.3.1.0.255", U32, lambda: int(s.gas_m3(now()) * 1000), -3, UNIT_M3, writable=()
+            )
+        )
+        _associations(g, policies)
+        devices[gas["sap"]] = g
+
+    server = Server(devices, policies, max_pdu=cfg["max_pdu"], clock=clock)
+    model = Model(server, clock, event_log, event_code)
+    model.event(EVENT_POWER_UP)
+    return model

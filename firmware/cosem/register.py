@@ -1,0 +1,243 @@
+"""Register (3), Extended register (4) and Demand register (5), Blue Book 4.3.2-4.3.4.
+
+The value is a plain number of a declared A-XDR type (``tag``) and comes from a
+provider: a number, a callable returning one, or an object with ``value()``
+and ``reset()`` (an accumulating energy register, say). Physical value =
+value x 10^scaler in ``unit`` (Blue Book Table 4, e.g. 30 = Wh, 27 = W,
+35 = V, 33 = A).
+"""
+
+from dlms import axdr
+from dlms.errors import DataAccessError
+from micropython import const
+
+from cosem.base import TYPE_UNMATCHED, CosemObject, expect
+
+UNIT_W = const(27)
+UNIT_VA = const(28)
+UNIT_VAR = const(29)
+UNIT_WH = const(30)
+UNIT_VAH = const(31)
+UNIT_VARH = const(32)
+UNIT_A = const(33)
+UNIT_V = const(35)
+UNIT_HZ = const(44)
+UNIT_M3 = const(14)
+UNIT_NONE = const(255)
+
+_NUMERIC = (
+    axdr.DOUBLE_LONG,
+    axdr.DOUBLE_LONG_UNSIGNED,
+    axdr.INTEGER,
+    axdr.LONG,
+    axdr.UNSIGNED,
+    axdr.LONG_UNSIGNED,
+    axdr.LONG64,
+    axdr.LONG64_UNSIGNED,
+    axdr.FLOAT32,
+    axdr.FLOAT64,
+)
+
+
+def read_value(provider):
+    if callable(provider):
+        return provider()
+    if hasattr(provider, "value"):
+        return provider.value()
+    return provider
+
+
+def scaler_unit(scaler, unit):
+    return (axdr.STRUCTURE, [(axdr.INTEGER, scaler), (axdr.ENUM, unit)])
+
+
+class Register(CosemObject):
+    CLASS_ID = 3
+    VERSION = 0
+    ATTRIBUTES = ("logical_name", "value", "scaler_unit")
+    WRITABLE = (2,)
+    METHODS = ("reset",)
+
+    def __init__(self, ln, tag, value, scaler=0, unit=UNIT_NONE, public=False, writable=None):
+        super().__init__(ln, public)
+        if tag not in _NUMERIC and tag not in (axdr.OCTET_STRING, axdr.VISIBLE_STRING):
+            raise ValueError("register type %d" % tag)
+        self.tag = tag
+        self.value = value
+        self.scaler = scaler
+        self.unit = unit
+        if writable is not None:
+            self.WRITABLE = writable
+
+    def get(self, attr, ctx, selector=None, params=None):
+        if attr == 2:
+            return (self.tag, read_value(self.value))
+        if attr == 3:
+            return scaler_unit(self.scaler, self.unit)
+        return super().get(attr, ctx)
+
+    def set(self, attr, data, ctx):
+        if attr == 2:
+            v = expect(data, self.tag)
+            p = self.value
+            if hasattr(p, "set"):
+                p.set(v)
+            elif callable(p):
+                raise DataAccessError(TYPE_UNMATCHED)
+            else:
+                self.value = v
+            return
+        return super().set(attr, data, ctx)
+
+    def action(self, method, data, ctx):
+        if method == 1:  # reset(data: integer 0)
+            self.reset()
+            return None
+        return super().action(method, data, ctx)
+
+    def reset(self):
+        p = self.value
+        if hasattr(p, "reset"):
+            p.reset()
+        elif not callable(p):
+            self.value = 0
+
+
+class ExtendedRegister(Register):
+    """Class 4: a register with a status and the time of its last capture."""
+
+    CLASS_ID = 4
+    VERSION = 0
+    ATTRIBUTES = ("logical_name", "value", "scaler_unit", "status", "capture_time")
+
+    def __init__(
+        self,
+        ln,
+        tag,
+        value,
+        scaler=0,
+        unit=UNIT_NONE,
+        clock=None,
+        status=None,
+        public=False,
+        writable=None,
+    ):
+        """``clock``: the cosem Clock, whose local time stamps captures;
+        ``status``: typed data or a provider of it (default unsigned 0)."""
+        super().__init__(ln, tag, value, scaler, unit, public, writable)
+        self.clock = clock
+        self.status = status if status is not None else (axdr.UNSIGNED, 0)
+        self.captured = None  # UTC seconds of the last capture
+
+    def _stamp(self, ctx):
+        if self.clock is None:
+            return (axdr.OCTET_STRING, axdr.DateTime().to_bytes())
+        t = self.captured if self.captured is not None else self.clock.now()
+        return (axdr.OCTET_STRING, self.clock.local_datetime(t).to_bytes())
+
+    def get(self, attr, ctx, selector=None, params=None):
+        if attr == 4:
+            s = self.status
+            return s() if callable(s) else s
+        if attr == 5:
+            return self._stamp(ctx)
+        return super().get(attr, ctx)
+
+    def reset(self):
+        super().reset()
+        if self.clock is not None:
+            self.captured = self.clock.now()
+
+
+class DemandRegister(CosemObject):
+    """Class 5: average demand over sliding periods (Blue Book 4.3.4).
+
+    ``average(start, end)`` returns the average value over a UTC interval;
+    the current average covers the period in progress, the last average the
+    one before. Periods are aligned on ``period`` seconds.
+    """
+
+    CLASS_ID = 5
+    VERSION = 0
+    ATTRIBUTES = (
+        "logical_name",
+        "current_average_value",
+        "last_average_value",
+        "scaler_unit",
+        "status",
+        "capture_time",
+        "start_time_current",
+        "period",
+        "number_of_periods",
+    )
+    WRITABLE = (8, 9)
+    METHODS = ("reset", "next_period")
+
+    def __init__(
+        self,
+        ln,
+        tag,
+        average,
+        clock,
+        scaler=0,
+        unit=UNIT_NONE,
+        period=900,
+        number_of_periods=1,
+        public=False,
+    ):
+        super().__init__(ln, public)
+        self.tag = tag
+        self.average = average
+        self.clock = clock
+        self.scaler = scaler
+        self.unit = unit
+        self.period = period
+        self.number_of_periods = number_of_periods
+        self.reset_at = None  # UTC seconds: the current period started early
+
+    def _start(self):
+        now = self.clock.now()
+        start = now - now % self.period
+        if self.reset_at is not None and self.reset_at > start:
+            start = self.reset_at
+        return start, now
+
+    def get(self, attr, ctx, selector=None, params=None):
+        if attr in (2, 3):
+            start, now = self._start()
+            if attr == 2:
+                return (self.tag, self.average(start, now) if now > start else 0)
+            prev = start - self.period * self.number_of_periods
+            return (self.tag, self.average(prev, start))
+        if attr == 4:
+            return scaler_unit(self.scaler, self.unit)
+        if attr == 5:
+            return (axdr.UNSIGNED, 0)
+        if attr in (6, 7):
+            start, now = self._start()
+            return (axdr.OCTET_STRING, self.clock.local_datetime(start).to_bytes())
+        if attr == 8:
+            return (axdr.DOUBLE_LONG_UNSIGNED, self.period)
+        if attr == 9:
+            return (axdr.LONG_UNSIGNED, self.number_of_periods)
+        return super().get(attr, ctx)
+
+    def set(self, attr, data, ctx):
+        if attr == 8:
+            v = expect(data, axdr.DOUBLE_LONG_UNSIGNED)
+            if v < 1:
+                raise DataAccessError(TYPE_UNMATCHED)
+            self.period = v
+        elif attr == 9:
+            v = expect(data, axdr.LONG_UNSIGNED)
+            if v < 1:
+                raise DataAccessError(TYPE_UNMATCHED)
+            self.number_of_periods = v
+        else:
+            super().set(attr, data, ctx)
+
+    def action(self, method, data, ctx):
+        if method in (1, 2):  # reset, next_period: a new period starts now
+            self.reset_at = self.clock.now()
+            return None
+        return super().action(method, data, ctx)

@@ -1,0 +1,94 @@
+"""The wrapper of IEC 62056-47: header, encode, reassembly over TCP chunking."""
+
+import unittest
+
+from dlms import wrapper
+from dlms.errors import DecodeError
+from support import Rng, h
+
+# An AARQ from the public client (wPort 16) to the management logical device
+# (wPort 1), as Gurux sends it over TCP.
+AARQ = h(
+    "60 1D A1 09 06 07 60 85 74 05 08 01 01 BE 10 04 0E 01 00 00 00 06 5F 1F 04 00 00 7E 1F FF FF"
+)
+FRAME = h("00 01 00 10 00 01 00 1F") + AARQ
+
+
+class TestWrapper(unittest.TestCase):
+    def test_encode(self):
+        self.assertEqual(wrapper.encode(16, 1, AARQ), FRAME)
+
+    def test_header(self):
+        self.assertEqual(wrapper.decode_header(FRAME), (16, 1, len(AARQ)))
+        out = bytearray(10)
+        self.assertEqual(wrapper.encode_header(out, 2, 1, 16, 0x1234), 10)
+        self.assertEqual(bytes(out), h("00 00 00 01 00 01 00 10 12 34"))
+
+    def test_bad_version(self):
+        with self.assertRaises(DecodeError):
+            wrapper.decode_header(h("00 02 00 10 00 01 00 00"))
+        with self.assertRaises(DecodeError):
+            wrapper.decode_header(h("00 01 00"))
+
+    def test_whole_frame(self):
+        r = wrapper.Reassembler()
+        r.receive_data(FRAME)
+        src, dst, apdu = r.next_frame()
+        self.assertEqual((src, dst, bytes(apdu)), (16, 1, AARQ))
+        self.assertIsNone(r.next_frame())
+        self.assertEqual(r.pending(), 0)
+
+    def test_one_byte_at_a_time(self):
+        r = wrapper.Reassembler()
+        got = []
+        for b in FRAME + FRAME:
+            r.receive_data(bytes((b,)))
+            f = r.next_frame()
+            if f:
+                got.append(bytes(f[2]))
+        self.assertEqual(got, [AARQ, AARQ])
+
+    def test_random_chunking(self):
+        rng = Rng(3)
+        apdus = [rng.bytes(rng.below(300)) for _ in range(50)]
+        stream = b"".join(wrapper.encode(1, 16, a) for a in apdus)
+        r = wrapper.Reassembler(max_apdu=300)
+        got = []
+        i = 0
+        while i < len(stream):
+            n = 1 + rng.below(min(200, r.space()))
+            r.receive_data(stream[i : i + n])
+            i += n
+            while True:
+                f = r.next_frame()
+                if f is None:
+                    break
+                got.append(bytes(f[2]))
+        self.assertEqual(got, apdus)
+
+    def test_empty_apdu(self):
+        r = wrapper.Reassembler()
+        r.receive_data(h("00 01 00 01 00 10 00 00"))
+        self.assertEqual(bytes(r.next_frame()[2]), b"")
+
+    def test_oversize_length_refused(self):
+        r = wrapper.Reassembler(max_apdu=64)
+        r.receive_data(h("00 01 00 10 00 01 00 41"))
+        with self.assertRaises(DecodeError):
+            r.next_frame()
+
+    def test_overflow_refused(self):
+        r = wrapper.Reassembler(max_apdu=16)
+        with self.assertRaises(DecodeError):
+            r.receive_data(bytes(25))
+
+    def test_garbage_is_a_decode_error(self):
+        rng = Rng(11)
+        for _ in range(500):
+            r = wrapper.Reassembler(max_apdu=128)
+            try:
+                r.receive_data(rng.bytes(1 + rng.below(100)))
+                while r.next_frame():
+                    pass
+            except DecodeError:
+                pass

@@ -1,0 +1,84 @@
+"""Blocking transports for the DLMS client: TCP wrapper and HDLC over TCP or serial.
+
+Each has ``exchange(apdu) -> apdu`` and ``close()``; they run on CPython.
+"""
+
+import socket
+
+from dlms import wrapper
+from dlms.hdlc_client import HdlcClientLink
+
+
+def _connect(host, port, timeout):
+    s = socket.socket()
+    s.settimeout(timeout)
+    s.connect(socket.getaddrinfo(host, port)[0][-1])
+    return s
+
+
+class WrapperTransport:
+    def __init__(self, host="127.0.0.1", port=4059, client=16, server=1, timeout=10):
+        self.sock = _connect(host, port, timeout)
+        self.client = client
+        self.server = server
+        self.reasm = wrapper.Reassembler(0xFFFF)
+
+    def exchange(self, apdu):
+        self.sock.sendall(wrapper.encode(self.client, self.server, apdu))
+        while True:
+            f = self.reasm.next_frame()
+            if f is not None:
+                return bytes(f[2])
+            data = self.sock.recv(4096)
+            if not data:
+                raise OSError("connection closed by the meter")
+            self.reasm.receive_data(data)
+
+    def close(self):
+        self.sock.close()
+
+
+class HdlcTransport:
+    def __init__(
+        self,
+        host="127.0.0.1",
+        port=4061,
+        client=16,
+        server=1,
+        physical=16,
+        address_size=0,
+        max_info=128,
+        window=1,
+        timeout=10,
+    ):
+        self.sock = _connect(host, port, timeout)
+        self.link = HdlcClientLink(client, server, physical, address_size, max_info, window)
+        self._send(self.link.snrm())
+        self._wait()
+
+    def _send(self, data):
+        self.sock.sendall(data)
+
+    def _wait(self):
+        while True:
+            data = self.sock.recv(4096)
+            if not data:
+                raise OSError("connection closed by the meter")
+            r = self.link.receive_data(data)
+            out = self.link.data_to_send()
+            if out:
+                self._send(out)
+            if r is not None:
+                return r
+
+    def exchange(self, apdu):
+        self._send(self.link.request(apdu))
+        return self._wait()
+
+    def close(self):
+        try:
+            self._send(self.link.disc())
+            self._wait()
+        except OSError:
+            pass
+        self.sock.close()
