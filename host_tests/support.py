@@ -33,3 +33,13 @@ class Rng:
 
     def bytes(self, n):
         return bytes(self.next() & 0xFF for _ in range(n))
+
+
+def quiet():
+    """Keep the firmware's info lines out of test output (warnings still count)."""
+    import log
+
+    log.level = 30
+
+
+quiet()

@@ -1,0 +1,108 @@
+"""Start the simulated meter under the unix MicroPython port, for interop tests.
+
+CPython only (subprocess, sockets). ``Simulator(config=dict)`` picks free
+ports, starts ``micropython -m app.main`` from the .venv, waits until both TCP
+ports accept, and ``stop()`` sends SIGINT (Ctrl-C) and checks it shuts down.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def micropython():
+    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
+    return exe if os.path.exists(exe) else "micropython"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Simulator:
+    def __init__(self, config=None, heapsize="2M", mpy_dir=None, extra_args=()):
+        self.wrapper_port = free_port()
+        self.hdlc_port = free_port()
+        self.tmp = tempfile.mkdtemp(prefix="sim-")
+        self.endpoints = os.path.join(self.tmp, "endpoints.json")
+        args = [
+            micropython(),
+            "-X",
+            "heapsize=%s" % heapsize,
+            "-m",
+            "app.main",
+            "--wrapper-port",
+            str(self.wrapper_port),
+            "--hdlc-port",
+            str(self.hdlc_port),
+            "--endpoints",
+            self.endpoints,
+        ]
+        if config is not None:
+            path = os.path.join(self.tmp, "config.json")
+            with open(path, "w") as f:
+                json.dump(config, f)
+            args += ["--config", path]
+        args += list(extra_args)
+        env = dict(os.environ)
+        code = mpy_dir or os.path.join(ROOT, "firmware")
+        env["MICROPYPATH"] = ".frozen:%s:%s" % (code, os.path.join(ROOT, "boards", "unix"))
+        self.log = open(os.path.join(self.tmp, "sim.log"), "w+")
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("simulator exited: %s" % self.output())
+            if os.path.exists(self.endpoints):
+                ok = True
+                for port in (self.wrapper_port, self.hdlc_port):
+                    try:
+                        socket.create_connection(("127.0.0.1", port), 0.5).close()
+                    except OSError:
+                        ok = False
+                if ok:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("simulator did not start: %s" % self.output())
+
+    def output(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        """Ctrl-C, as a user would; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.stop()

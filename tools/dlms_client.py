@@ -1,0 +1,239 @@
+"""Read and configure a DLMS/COSEM meter from the command line.
+
+    python -m tools.dlms_client [connection options] COMMAND ...
+
+Commands:
+    objects                              the object list of the association
+    get CLASS OBIS ATTR                  one attribute
+    set CLASS OBIS ATTR VALUE            write; VALUE is TYPE:TEXT (see below)
+    action CLASS OBIS METHOD [VALUE]     invoke a method
+    profile OBIS [--from T] [--to T]     a profile's buffer by range (T: ISO time,
+                 [--entries A:B]         e.g. 2026-11-26T10:00, local to the meter)
+
+VALUE types: u8 u16 u32 u64 i8 i16 i32 i64 enum bool float32 float64 null,
+octets (hex), str (visible-string), utf8, axdr (hex of a whole A-XDR encoding),
+datetime (ISO, sent as octet-string(12) with deviation not specified).
+
+Built on the firmware's own client (dlms/client.py); works with any meter.
+"""
+
+import argparse
+import binascii
+import json
+import sys
+
+from dlms import acse, axdr, obis
+from dlms.client import Client, ClientError
+from tools.transports import HdlcTransport, WrapperTransport
+
+_INT_TAGS = {
+    "u8": axdr.UNSIGNED,
+    "u16": axdr.LONG_UNSIGNED,
+    "u32": axdr.DOUBLE_LONG_UNSIGNED,
+    "u64": axdr.LONG64_UNSIGNED,
+    "i8": axdr.INTEGER,
+    "i16": axdr.LONG,
+    "i32": axdr.DOUBLE_LONG,
+    "i64": axdr.LONG64,
+    "enum": axdr.ENUM,
+}
+
+
+def parse_datetime(text):
+    d, _, t = text.partition("T")
+    y, m, dd = (int(x) for x in d.split("-"))
+    hh = mm = ss = 0
+    if t:
+        parts = [int(x) for x in t.split(":")]
+        hh, mm = parts[0], parts[1] if len(parts) > 1 else 0
+        ss = parts[2] if len(parts) > 2 else 0
+    return axdr.DateTime.from_tuple(y, m, dd, hh, mm, ss)
+
+
+def parse_value(text):
+    """Typed A-XDR data from TYPE:TEXT."""
+    kind, _, v = text.partition(":")
+    if kind in _INT_TAGS:
+        return (_INT_TAGS[kind], int(v, 0))
+    if kind == "bool":
+        return (axdr.BOOLEAN, v.lower() in ("1", "true", "yes", "on"))
+    if kind in ("float32", "float64"):
+        return (axdr.FLOAT32 if kind == "float32" else axdr.FLOAT64, float(v))
+    if kind == "null":
+        return (axdr.NULL_DATA, None)
+    if kind == "octets":
+        return (axdr.OCTET_STRING, binascii.unhexlify(v.replace(" ", "")))
+    if kind == "str":
+        return (axdr.VISIBLE_STRING, v)
+    if kind == "utf8":
+        return (axdr.UTF8_STRING, v)
+    if kind == "datetime":
+        return (axdr.OCTET_STRING, parse_datetime(v).to_bytes())
+    if kind == "axdr":
+        return axdr.decode(binascii.unhexlify(v.replace(" ", "")))[0]
+    raise SystemExit("unknown value type %r (see --help)" % kind)
+
+
+def plain(data):
+    """Typed data as JSON-friendly values (octet-strings as hex, or a date-time)."""
+    tag, v = data
+    if tag in (axdr.ARRAY, axdr.STRUCTURE):
+        return [plain(x) for x in v]
+    if tag == axdr.OCTET_STRING:
+        if len(v) == 12 and v[2] <= 12 and v[3] <= 31 and v[0] not in (0,):
+            try:
+                return repr(axdr.DateTime.from_bytes(v))
+            except Exception:
+                pass
+        try:
+            s = bytes(v).decode()
+            if s.isprintable():
+                return s
+        except UnicodeError:
+            pass
+        return binascii.hexlify(bytes(v)).decode()
+    if tag in (axdr.DATE_TIME, axdr.DATE, axdr.TIME):
+        return repr(v)
+    if tag == axdr.COMPACT_ARRAY:
+        return [plain(x) for x in v[1]]
+    return v
+
+
+def connect(a):
+    mech = {"none": acse.MECHANISM_NONE, "lls": acse.MECHANISM_LLS}[a.auth]
+    if a.hdlc:
+        t = HdlcTransport(
+            a.host,
+            a.port or 4061,
+            a.client,
+            a.server,
+            a.physical,
+            a.address_size,
+            timeout=a.timeout,
+        )
+    else:
+        t = WrapperTransport(a.host, a.port or 4059, a.client, a.server, timeout=a.timeout)
+    c = Client(t, mech, a.password.encode() if a.password else None)
+    c.associate()
+    return c
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(
+        prog="python -m tools.dlms_client",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="4059 (wrapper) or 4061 (--hdlc)")
+    p.add_argument("--hdlc", action="store_true", help="HDLC over TCP instead of the wrapper")
+    p.add_argument("--client", type=int, default=16, help="client SAP (16 public)")
+    p.add_argument("--server", type=int, default=1, help="server SAP / logical device")
+    p.add_argument("--physical", type=int, default=16, help="HDLC physical address")
+    p.add_argument("--address-size", type=int, default=0, choices=(0, 1, 2, 4))
+    p.add_argument("--auth", choices=("none", "lls"), default=None)
+    p.add_argument("--password", default=None)
+    p.add_argument("--timeout", type=float, default=10)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("command", choices=("objects", "get", "set", "action", "profile"))
+    p.add_argument("args", nargs="*")
+    p.add_argument("--from", dest="from_", default=None)
+    p.add_argument("--to", default=None)
+    p.add_argument("--entries", default=None)
+    a = p.parse_args(argv)
+    if a.auth is None:
+        a.auth = "lls" if a.password else "none"
+    try:
+        c = connect(a)
+    except (OSError, ClientError) as e:
+        print("cannot associate: %s" % e, file=sys.stderr)
+        return 2
+    try:
+        out = run(c, a)
+    except ClientError as e:
+        print("refused: %s" % e, file=sys.stderr)
+        return 1
+    finally:
+        try:
+            c.release()
+        except Exception:
+            pass
+        c.transport.close()
+    if a.json:
+        print(json.dumps(out))
+    elif isinstance(out, list):
+        for row in out:
+            print(row)
+    else:
+        print(out)
+    return 0
+
+
+def run(c, a):
+    args = a.args
+    if a.command == "objects":
+        return [
+            {"class_id": cid, "version": v, "obis": obis.dotted(ln)}
+            if a.json
+            else "%3d v%d %s" % (cid, v, obis.dotted(ln))
+            for cid, v, ln in c.objects()
+        ]
+    if a.command == "get":
+        cid, ln, attr = int(args[0]), obis.parse(args[1]), int(args[2])
+        return plain(c.get(cid, ln, attr))
+    if a.command == "set":
+        cid, ln, attr = int(args[0]), obis.parse(args[1]), int(args[2])
+        result = c.set(cid, ln, attr, parse_value(args[3]))
+        if result:
+            raise ClientError("data-access-result %d" % result, result)
+        return "ok"
+    if a.command == "action":
+        cid, ln, m = int(args[0]), obis.parse(args[1]), int(args[2])
+        data = parse_value(args[3]) if len(args) > 3 else None
+        result, ret = c.action(cid, ln, m, data)
+        if result:
+            raise ClientError("action-result %d" % result, result)
+        return plain(ret) if ret is not None else "ok"
+    if a.command == "profile":
+        ln = obis.parse(args[0])
+        if a.entries:
+            lo, _, hi = a.entries.partition(":")
+            params = (
+                axdr.STRUCTURE,
+                [
+                    (axdr.DOUBLE_LONG_UNSIGNED, int(lo or 1)),
+                    (axdr.DOUBLE_LONG_UNSIGNED, int(hi or 0)),
+                    (axdr.LONG_UNSIGNED, 1),
+                    (axdr.LONG_UNSIGNED, 0),
+                ],
+            )
+            data = c.get(7, ln, 2, 2, params)
+        elif a.from_ or a.to:
+            lo = parse_datetime(a.from_ or "2000-01-01")
+            hi = parse_datetime(a.to or "2099-12-31T23:59:59")
+            params = (
+                axdr.STRUCTURE,
+                [
+                    (
+                        axdr.STRUCTURE,
+                        [
+                            (axdr.LONG_UNSIGNED, 8),
+                            (axdr.OCTET_STRING, obis.parse("0.0.1.0.0.255")),
+                            (axdr.INTEGER, 2),
+                            (axdr.LONG_UNSIGNED, 0),
+                        ],
+                    ),
+                    (axdr.OCTET_STRING, lo.to_bytes()),
+                    (axdr.OCTET_STRING, hi.to_bytes()),
+                    (axdr.ARRAY, []),
+                ],
+            )
+            data = c.get(7, ln, 2, 1, params)
+        else:
+            data = c.get(7, ln, 2)
+        return [plain(row) for row in data[1]]
+    raise SystemExit("unknown command")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
