@@ -2,10 +2,9 @@
 
 import unittest
 
+from dlms import acse, axdr, xdlms
 from model import LDN, build
 from support import Rng, h, hx
-
-from dlms import acse, axdr, xdlms
 
 # Green Book / gurux AARQ: LN referencing, no security, conformance 00 7E 1F,
 # max PDU 0x04B0.

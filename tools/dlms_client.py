@@ -24,6 +24,7 @@ import sys
 
 from dlms import acse, axdr, obis
 from dlms.client import Client, ClientError
+
 from tools.transports import HdlcTransport, WrapperTransport
 
 _INT_TAGS = {
