@@ -5,15 +5,16 @@ HDLC over TCP (port 4061), in the foreground until Ctrl-C. Options:
 ``--config FILE`` (JSON over the defaults of app/config.py),
 ``--wrapper-port N``, ``--hdlc-port N``, ``--host H``,
 ``--endpoints FILE`` (where to write the endpoints as JSON, default
-build/sim/endpoints.json), ``--quiet``.
+build/sim/endpoints.json), ``--quiet``, ``--stats`` (heap figures on exit).
 """
 
 import asyncio
+import gc
 import json
 import sys
 
 import log
-from compat import ticks_ms
+from compat import mem_alloc, mem_free, ticks_ms
 from dlms import wrapper
 from dlms.errors import DecodeError
 from dlms.hdlc_link import HdlcServerLink
@@ -54,15 +55,38 @@ def _makedirs(d):
             pass
 
 
+class Stats:
+    """Heap figures for ``make bench`` (``--stats``): the live heap after boot
+    and its largest value after any request (a gc.collect() each time)."""
+
+    def __init__(self):
+        gc.collect()
+        self.boot = mem_alloc()
+        self.peak = self.boot
+        self.requests = 0
+
+    def sample(self):
+        self.requests += 1
+        gc.collect()
+        m = mem_alloc()
+        if m > self.peak:
+            self.peak = m
+
+    def report(self):
+        return {"heap_after_boot": self.boot, "heap_peak": self.peak, "requests": self.requests,
+                "heap_total": mem_alloc() + mem_free()}
+
+
 class Meter:
     """The running meter: the object model plus connection bookkeeping."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, stats=False):
         self.cfg = cfg
         self.model = build_meter(cfg)
         self.server = self.model.server
         self.connections = 0
         self.max_connections = cfg["max_associations"]
+        self.stats = Stats() if stats else None
 
     def admit(self, kind):
         if self.connections >= self.max_connections:
@@ -111,6 +135,8 @@ async def serve_wrapper(meter, reader, writer):
                     if resp:
                         writer.write(wrapper.encode(dest, client, resp))
                         await writer.drain()
+                    if meter.stats:
+                        meter.stats.sample()
     except DecodeError as e:
         log.warning("wrapper: %s: connection closed", e)
     except OSError as e:
@@ -151,6 +177,8 @@ async def serve_hdlc(meter, reader, writer):
             if out:
                 writer.write(out)
                 await writer.drain()
+            if meter.stats:
+                meter.stats.sample()
     except OSError as e:
         log.info("HDLC connection lost: %r", e)
     finally:
@@ -227,18 +255,19 @@ def parse_args(argv):
         "hdlc_port": None,
         "endpoints": "build/sim/endpoints.json",
         "quiet": False,
+        "stats": False,
     }
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a == "--quiet":
-            opts["quiet"] = True
+        if a in ("--quiet", "--stats"):
+            opts[a[2:]] = True
             i += 1
             continue
         if not a.startswith("--") or i + 1 >= len(argv):
             raise SystemExit(
                 "usage: app.main [--config FILE] [--host H] [--wrapper-port N] "
-                "[--hdlc-port N] [--endpoints FILE] [--quiet]"
+                "[--hdlc-port N] [--endpoints FILE] [--quiet] [--stats]"
             )
         key = a[2:].replace("-", "_")
         if key not in opts:
@@ -265,11 +294,13 @@ def main(argv=None):
     host = opts["host"] or net["host"]
     wport = opts["wrapper_port"] if opts["wrapper_port"] is not None else net["wrapper_port"]
     hport = opts["hdlc_port"] if opts["hdlc_port"] is not None else net["hdlc_port"]
-    meter = Meter(cfg)
+    meter = Meter(cfg, opts["stats"])
     try:
         asyncio.run(run(meter, host, wport, hport, opts["endpoints"]))
     except KeyboardInterrupt:
         pass
+    if meter.stats:
+        print("stats " + json.dumps(meter.stats.report()))
     print("meter stopped")
 
 
