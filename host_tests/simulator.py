@@ -22,18 +22,26 @@ def micropython():
     return exe if os.path.exists(exe) else "micropython"
 
 
+def free_ports(n):
+    """``n`` distinct free TCP ports (held open together while picked)."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    return free_ports(1)[0]
 
 
 class Simulator:
     def __init__(self, config=None, heapsize="2M", mpy_dir=None, extra_args=()):
-        self.wrapper_port = free_port()
-        self.hdlc_port = free_port()
+        self.wrapper_port, self.hdlc_port = free_ports(2)
         self.tmp = tempfile.mkdtemp(prefix="sim-")
         self.endpoints = os.path.join(self.tmp, "endpoints.json")
         args = [

@@ -59,8 +59,9 @@ class Stats:
     """Heap figures for ``make bench`` (``--stats``): the live heap after boot
     and its largest value after any request (a gc.collect() each time)."""
 
-    def __init__(self):
+    def __init__(self, code):
         gc.collect()
+        self.code = code  # the heap the imported modules take
         self.boot = mem_alloc()
         self.peak = self.boot
         self.requests = 0
@@ -73,20 +74,27 @@ class Stats:
             self.peak = m
 
     def report(self):
-        return {"heap_after_boot": self.boot, "heap_peak": self.peak, "requests": self.requests,
-                "heap_total": mem_alloc() + mem_free()}
+        return {
+            "heap_code": self.code,
+            "heap_after_boot": self.boot,
+            "heap_peak": self.peak,
+            "requests": self.requests,
+            "heap_total": mem_alloc() + mem_free(),
+        }
 
 
 class Meter:
     """The running meter: the object model plus connection bookkeeping."""
 
     def __init__(self, cfg, stats=False):
+        gc.collect()
+        code = mem_alloc()
         self.cfg = cfg
         self.model = build_meter(cfg)
         self.server = self.model.server
         self.connections = 0
         self.max_connections = cfg["max_associations"]
-        self.stats = Stats() if stats else None
+        self.stats = Stats(code) if stats else None
 
     def admit(self, kind):
         if self.connections >= self.max_connections:

@@ -1,0 +1,282 @@
+"""``make bench``: every figure the project claims, in one table.
+
+Runs the codec benchmarks under CPython and the unix MicroPython port side by
+side, the heap checks on the .mpy build, and the meter session benchmarks
+against the simulator; prints a markdown table and writes it with the raw
+figures to build/bench.md and build/bench.json. Figures only: nothing here
+is a pass/fail test (a target missed is printed as such).
+"""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+from tools import build_mpy
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."))
+MPY_DIR = os.path.join(ROOT, "build", "mpy", "unix")
+sys.path.insert(0, os.path.join(ROOT, "host_tests"))
+
+
+def micropython():
+    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
+    return exe if os.path.exists(exe) else "micropython"
+
+
+def run_json(cmd, env_path, heap=None):
+    env = dict(os.environ)
+    if cmd[0].endswith("micropython"):
+        env["MICROPYPATH"] = ".frozen:" + env_path
+        if heap:
+            cmd = [cmd[0], "-X", "heapsize=%s" % heap] + cmd[1:]
+    else:
+        env["PYTHONPATH"] = env_path
+    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        return None, (p.stdout + p.stderr).strip().splitlines()[-1:]
+    return json.loads(p.stdout.strip().splitlines()[-1]), None
+
+
+def codecs(rows, figures):
+    script = os.path.join(ROOT, "tools", "mp", "bench_codecs.py")
+    cp, err = run_json([sys.executable, script], os.path.join(ROOT, "firmware"))
+    mp, err2 = run_json([micropython(), script], MPY_DIR, heap="1M")
+    figures["codecs"] = {"cpython": cp, "micropython": mp}
+    if not cp or not mp:
+        rows.append(("codecs", "failed", str(err or err2), ""))
+        return
+    for key, label in (
+        ("axdr_decode_1k", "A-XDR decode, 1 KiB profile rows"),
+        ("axdr_encode_1k", "A-XDR encode, 1 KiB profile rows"),
+        ("hdlc_encode_1k", "HDLC frame encode, 1 KiB info + FCS"),
+        ("hdlc_decode_1k", "HDLC framer decode, 1 KiB info + FCS"),
+        ("fcs16_1k", "FCS-16 over 1 KiB"),
+    ):
+        a, b = mp[key]["MB_per_s"], cp[key]["MB_per_s"]
+        rows.append((label, "%.2f MB/s" % a, "%.2f MB/s" % b, "%.2fx" % (a / b)))
+
+
+def heap_codecs(rows, figures):
+    script = os.path.join(ROOT, "tools", "mp", "heap_codecs.py")
+    res, err = run_json([micropython(), script], MPY_DIR, heap="32K")
+    smallest = None
+    for k in range(32, 257, 4):
+        r, _ = run_json([micropython(), script], MPY_DIR, heap="%dK" % k)
+        if r and r["roundtrip_ok"]:
+            smallest = k
+            if res is None:
+                res = r
+            break
+    figures["heap_codecs"] = {"at_32K": res if not err else None, "smallest_heap_K": smallest}
+    rows.append(
+        (
+            "codecs from .mpy under -X heapsize=32K: import + 1 KiB HDLC round trip",
+            "fits" if not err else "does not fit (MemoryError)",
+            "",
+            "",
+        )
+    )
+    if res:
+        rows.append(
+            (
+                "  heap used by the codec modules (live, after import)",
+                "%d bytes" % res["imported_bytes"],
+                "",
+                "",
+            )
+        )
+    rows.append(("  smallest heap that imports them and round-trips", "%s KiB" % smallest, "", ""))
+
+
+def session(entries, heap, use_mpy=True):
+    """Run the simulator with --stats, read the object list and the whole
+    profile by block transfer; returns the stats dict or None."""
+    from dlms import obis
+    from dlms.client import Client
+    from simulator import Simulator
+
+    from tools.transports import WrapperTransport
+
+    cfg = {"load_profile": {"entries": entries}, "max_pdu": 1024}
+    try:
+        sim = Simulator(
+            cfg,
+            heapsize=heap,
+            mpy_dir=MPY_DIR if use_mpy else None,
+            extra_args=["--stats", "--quiet"],
+        )
+    except RuntimeError:
+        return None
+    ok = True
+    try:
+        c = Client(WrapperTransport(port=sim.wrapper_port, client=17), 1, b"12345678")
+        c.associate()
+        objs = c.objects()
+        rows = c.get(7, obis.parse("1.0.99.1.0.255"), 2)[1]
+        ok = len(rows) == entries and len(objs) > 20
+        c.release()
+        c.transport.close()
+    except Exception as e:
+        print("session failed at heap %s: %r" % (heap, e))
+        ok = False
+    sim.stop()
+    out = sim.output()
+    for line in out.splitlines():
+        if line.startswith("stats "):
+            st = json.loads(line[6:])
+            st["ok"] = ok
+            return st
+    return None
+
+
+def sessions(rows, figures):
+    small = session(100, "256K")
+    big = session(1000, "256K")
+    figures["session"] = {"100": small, "1000": big}
+    if small and big:
+        code = small["heap_code"]
+        rows.append(
+            (
+                "meter: heap taken by the code (.mpy loaded into RAM, unix x64)",
+                "%d bytes" % code,
+                "",
+                "",
+            )
+        )
+        rows.append(
+            (
+                "meter: data heap after boot (objects, buffers)",
+                "%d bytes" % (small["heap_after_boot"] - code),
+                "",
+                "",
+            )
+        )
+        rows.append(
+            (
+                "meter: data heap peak, object list + 100-entry profile",
+                "%d bytes" % (small["heap_peak"] - code),
+                "",
+                "",
+            )
+        )
+        rows.append(
+            (
+                "meter: data heap peak, object list + 1,000-entry profile",
+                "%d bytes" % (big["heap_peak"] - code),
+                "",
+                "%+d bytes vs 100" % (big["heap_peak"] - small["heap_peak"]),
+            )
+        )
+    fit = None
+    for k in (64, 128, 160, 176, 192, 208, 224, 256, 320):
+        st = session(1000, "%dK" % k)
+        if st and st["ok"]:
+            fit = k
+            break
+    figures["session"]["smallest_heap_K"] = fit
+    rows.append(
+        (
+            "meter: smallest -X heapsize for the whole session (target 64K)",
+            "%s KiB" % fit,
+            "",
+            "target met" if fit and fit <= 64 else "target missed",
+        )
+    )
+
+
+def get_rate(port, seconds=2.0):
+    from dlms import obis
+    from dlms.client import Client
+
+    from tools.transports import WrapperTransport
+
+    c = Client(WrapperTransport(port=port, client=16, server=1))
+    c.associate()
+    ln = obis.parse("1.0.1.8.0.255")
+    n = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        c.get(3, ln, 2)
+        n += 1
+    rate = n / (time.perf_counter() - t0)
+    c.release()
+    c.transport.close()
+    return rate
+
+
+def requests(rows, figures):
+    from simulator import Simulator, free_port
+
+    cfg = {"clients": [{"sap": 16, "level": "reader", "authentication": "none"}]}
+    sim = Simulator(cfg, heapsize="2M", mpy_dir=MPY_DIR, extra_args=["--quiet"])
+    try:
+        ours = get_rate(sim.wrapper_port)
+    finally:
+        sim.stop()
+    theirs = None
+    if os.path.exists(os.path.join(ROOT, "tools", "gurux_server.py")):
+        port = free_port()
+        p = subprocess.Popen(
+            [sys.executable, "-m", "tools.gurux_server", "--port", str(port)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            import socket
+
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", port), 0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            theirs = get_rate(port)
+        except Exception as e:
+            print("gurux server baseline failed: %r" % e)
+        finally:
+            p.terminate()
+            p.wait(10)
+    figures["get_per_s"] = {"simulator_micropython": ours, "gurux_python_server": theirs}
+    rows.append(
+        (
+            "single GETs/s over the wrapper (our meter on MicroPython | gurux Python server)",
+            "%.0f/s" % ours,
+            "%.0f/s" % theirs if theirs else "n/a",
+            "%.2fx" % (ours / theirs) if theirs else "",
+        )
+    )
+
+
+def main():
+    build_mpy.build("x64", MPY_DIR)
+    rows = []
+    figures = {
+        "machine": "%s, %s, Python %s"
+        % (
+            platform.machine(),
+            platform.processor() or platform.system(),
+            platform.python_version(),
+        ),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    codecs(rows, figures)
+    heap_codecs(rows, figures)
+    sessions(rows, figures)
+    requests(rows, figures)
+    head = "| figure | MicroPython unix | CPython / baseline | ratio |\n|---|---|---|---|\n"
+    table = head + "\n".join("| %s | %s | %s | %s |" % r for r in rows)
+    text = "# make bench (%s, %s)\n\n%s\n" % (figures["date"], figures["machine"], table)
+    print(text)
+    os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
+    with open(os.path.join(ROOT, "build", "bench.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(ROOT, "build", "bench.json"), "w") as f:
+        json.dump(figures, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
