@@ -71,11 +71,25 @@ class TestWrapper(unittest.TestCase):
         r.receive_data(h("00 01 00 01 00 10 00 00"))
         self.assertEqual(bytes(r.next_frame()[2]), b"")
 
-    def test_oversize_length_refused(self):
+    def test_oversize_frame_is_reported_and_skipped(self):
         r = wrapper.Reassembler(max_apdu=64)
-        r.receive_data(h("00 01 00 10 00 01 00 41"))
-        with self.assertRaises(DecodeError):
-            r.next_frame()
+        big = wrapper.encode(16, 1, bytes(range(200)))
+        got = []
+        for i in range(0, len(big + FRAME), 7):  # in 7-octet chunks
+            r.receive_data((big + FRAME)[i : i + 7])
+            while True:
+                f = r.next_frame()
+                if f is None:
+                    break
+                got.append((f[0], f[1], None if f[2] is None else bytes(f[2])))
+        self.assertEqual(got, [(16, 1, None), (16, 1, AARQ)])
+
+    def test_oversize_frame_in_one_chunk(self):
+        r = wrapper.Reassembler(max_apdu=300)
+        r.receive_data(wrapper.encode(16, 1, bytes(301))[:100])
+        self.assertEqual(r.next_frame(), (16, 1, None))
+        r.receive_data(bytes(209) + FRAME)
+        self.assertEqual(bytes(r.next_frame()[2]), AARQ)
 
     def test_overflow_refused(self):
         r = wrapper.Reassembler(max_apdu=16)

@@ -162,9 +162,11 @@ def main(argv=None):
         c.transport.close()
     if a.json:
         print(json.dumps(out))
-    elif isinstance(out, list):
+    elif a.command in ("objects", "profile"):
         for row in out:
             print(row)
+    elif isinstance(out, list):
+        print(json.dumps(out))
     else:
         print(out)
     return 0

@@ -15,7 +15,7 @@ import sys
 
 import log
 from compat import mem_alloc, mem_free, ticks_ms
-from dlms import wrapper
+from dlms import wrapper, xdlms
 from dlms.errors import DecodeError
 from dlms.hdlc_link import HdlcServerLink
 
@@ -110,7 +110,7 @@ async def serve_wrapper(meter, reader, writer):
         await writer.wait_closed()
         return
     server = meter.server
-    reasm = wrapper.Reassembler(server.max_pdu + 64)
+    reasm = wrapper.Reassembler(server.max_pdu)
     associations = {}
     try:
         while True:
@@ -127,6 +127,15 @@ async def serve_wrapper(meter, reader, writer):
                     if frame is None:
                         break
                     client, dest, apdu = frame
+                    if apdu is None:
+                        # over our max receive PDU (Green Book 9.3.2: pdu-too-long)
+                        log.warning("wrapper: APDU over %d octets refused", server.max_pdu)
+                        refusal = xdlms.exception_response(
+                            xdlms.STATE_SERVICE_NOT_ALLOWED, xdlms.SERVICE_PDU_TOO_LONG
+                        )
+                        writer.write(wrapper.encode(dest, client, refusal))
+                        await writer.drain()
+                        continue
                     key = (client, dest)
                     a = associations.get(key)
                     if a is None:

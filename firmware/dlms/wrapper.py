@@ -59,9 +59,12 @@ class Reassembler:
 
     ``receive_data(chunk)`` then ``next_frame()`` until it returns None. A frame
     is ``(source, dest, apdu)`` with ``apdu`` a memoryview into an internal
-    buffer, valid until the next call. A bad version or a length over
-    ``max_apdu`` raises DecodeError: the stream can no longer be trusted and the
-    connection must be closed (there is no resynchronisation in the wrapper).
+    buffer, valid until the next call. A frame whose length is over
+    ``max_apdu`` comes out as ``(source, dest, None)`` as soon as its header
+    is in, and its octets are then discarded as they arrive, so the server can
+    answer "PDU too long" and the stream stays in step. A bad version raises
+    DecodeError: the stream can no longer be trusted and the connection must
+    be closed (there is no resynchronisation in the wrapper).
     """
 
     def __init__(self, max_apdu=2048):
@@ -70,8 +73,13 @@ class Reassembler:
         self._mv = memoryview(self._buf)
         self._n = 0  # bytes held
         self._take = 0  # bytes of the previous frame to drop on the next call
+        self._discard = 0  # octets of an over-size frame still to drop
 
     def receive_data(self, data):
+        if self._discard:
+            n = min(self._discard, len(data))
+            self._discard -= n
+            data = memoryview(data)[n:]
         self._compact()
         space = len(self._buf) - self._n
         if len(data) > space:
@@ -99,7 +107,13 @@ class Reassembler:
             return None
         source, dest, length = decode_header(self._buf)
         if length > self.max_apdu:
-            raise DecodeError("wrapper length %d over the maximum %d" % (length, self.max_apdu), 6)
+            held = self._n - HEADER_SIZE
+            if held >= length:
+                self._take = HEADER_SIZE + length
+            else:
+                self._take = self._n
+                self._discard = length - held
+            return source, dest, None
         end = HEADER_SIZE + length
         if self._n < end:
             return None
