@@ -5,13 +5,12 @@ configuration errors."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
-from simulator import ROOT, Simulator, free_port, micropython
+from simulator import ROOT, GuruxServer, Simulator, micropython
 
 
 def cli(port, *args, timeout=30):
@@ -146,27 +145,11 @@ def test_refusals(sim):
 
 
 def test_cli_against_a_gurux_server():
-    port = free_port()
-    p = subprocess.Popen(
-        [sys.executable, "-m", "tools.gurux_server", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        rc, out, err = cli(port, "get", "3", "1.0.1.8.0.255", "2")
+    with GuruxServer() as g:
+        rc, out, err = cli(g.port, "get", "3", "1.0.1.8.0.255", "2")
         assert (rc, out) == (0, "123456"), err
-        rc, out, err = cli(port, "get", "3", "1.0.1.8.0.255", "3")
+        rc, out, err = cli(g.port, "get", "3", "1.0.1.8.0.255", "3")
         assert (rc, out) == (0, "[0, 30]"), err
-    finally:
-        p.terminate()
-        p.wait(10)
 
 
 def test_bad_config_is_refused_naming_the_field(tmp_path):

@@ -208,7 +208,7 @@ def get_rate(port, seconds=2.0):
 
 
 def requests(rows, figures):
-    from simulator import Simulator, free_port
+    from simulator import GuruxServer, Simulator
 
     cfg = {"clients": [{"sap": 16, "level": "reader", "authentication": "none"}]}
     sim = Simulator(cfg, heapsize="2M", mpy_dir=MPY_DIR, extra_args=["--quiet"])
@@ -217,29 +217,11 @@ def requests(rows, figures):
     finally:
         sim.stop()
     theirs = None
-    if os.path.exists(os.path.join(ROOT, "tools", "gurux_server.py")):
-        port = free_port()
-        p = subprocess.Popen(
-            [sys.executable, "-m", "tools.gurux_server", "--port", str(port)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            import socket
-
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), 0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            theirs = get_rate(port)
-        except Exception as e:
-            print("gurux server baseline failed: %r" % e)
-        finally:
-            p.terminate()
-            p.wait(10)
+    try:
+        with GuruxServer() as g:
+            theirs = get_rate(g.port)
+    except Exception as e:
+        print("gurux server baseline failed: %r" % e)
     figures["get_per_s"] = {"simulator_micropython": ours, "gurux_python_server": theirs}
     rows.append(
         (

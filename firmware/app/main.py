@@ -15,9 +15,8 @@ import sys
 
 import log
 from compat import mem_alloc, mem_free, ticks_ms
-from dlms import wrapper, xdlms
-from dlms.errors import DecodeError
 from dlms.hdlc_link import HdlcServerLink
+from dlms.wrapper_link import WrapperServerLink
 
 from app import config as configuration
 from app.meter import build_meter
@@ -104,84 +103,13 @@ class Meter:
         return True
 
 
-async def serve_wrapper(meter, reader, writer):
-    if not meter.admit("wrapper"):
-        writer.close()
-        await writer.wait_closed()
+async def serve(meter, link, kind, reader, writer):
+    """One TCP connection: bytes to the sans-IO link and back, time-outs polled."""
+    if not meter.admit(kind):
+        await _close(writer)
         return
-    server = meter.server
-    reasm = wrapper.Reassembler(server.max_pdu)
-    associations = {}
     try:
-        while True:
-            data = await reader.read(_READ)
-            if not data:
-                break
-            pos = 0
-            while pos < len(data):
-                n = min(reasm.space(), len(data) - pos)
-                reasm.receive_data(memoryview(data)[pos : pos + n])
-                pos += n
-                while True:
-                    frame = reasm.next_frame()
-                    if frame is None:
-                        break
-                    client, dest, apdu = frame
-                    if apdu is None:
-                        # over our max receive PDU (Green Book 9.3.2: pdu-too-long)
-                        log.warning("wrapper: APDU over %d octets refused", server.max_pdu)
-                        refusal = xdlms.exception_response(
-                            xdlms.STATE_SERVICE_NOT_ALLOWED, xdlms.SERVICE_PDU_TOO_LONG
-                        )
-                        writer.write(wrapper.encode(dest, client, refusal))
-                        await writer.drain()
-                        continue
-                    key = (client, dest)
-                    a = associations.get(key)
-                    if a is None:
-                        a = server.association(client, dest)
-                        if a is None:
-                            log.warning("wrapper: no logical device at wPort %d", dest)
-                            continue
-                        associations[key] = a
-                    try:
-                        resp = a.handle(apdu)
-                    except Exception as e:
-                        log.error("association failed: %r", e)
-                        resp = None
-                    if resp:
-                        writer.write(wrapper.encode(dest, client, resp))
-                        await writer.drain()
-                    if meter.stats:
-                        meter.stats.sample()
-    except DecodeError as e:
-        log.warning("wrapper: %s: connection closed", e)
-    except OSError as e:
-        log.info("wrapper connection lost: %r", e)
-    finally:
-        for a in associations.values():
-            a.abort()
-        meter.connections -= 1
-        try:
-            writer.close()
-            await writer.wait_closed()
-        except OSError:
-            pass
-
-
-async def serve_hdlc(meter, reader, writer):
-    if not meter.admit("HDLC"):
-        writer.close()
-        await writer.wait_closed()
-        return
-    link = HdlcServerLink(
-        meter.server,
-        physical_address=meter.cfg["hdlc"]["physical_address"],
-        max_info=meter.cfg["hdlc"]["max_info"],
-        window=meter.cfg["hdlc"]["window"],
-    )
-    try:
-        while True:
+        while not link.closed:
             try:
                 data = await asyncio.wait_for(reader.read(_READ), 1)
             except asyncio.TimeoutError:
@@ -197,15 +125,29 @@ async def serve_hdlc(meter, reader, writer):
             if meter.stats:
                 meter.stats.sample()
     except OSError as e:
-        log.info("HDLC connection lost: %r", e)
+        log.info("%s connection lost: %r", kind, e)
     finally:
         link.close()
         meter.connections -= 1
-        try:
-            writer.close()
-            await writer.wait_closed()
-        except OSError:
-            pass
+        await _close(writer)
+
+
+async def _close(writer):
+    try:
+        writer.close()
+        await writer.wait_closed()
+    except OSError:
+        pass
+
+
+def serve_wrapper(meter, reader, writer):
+    return serve(meter, WrapperServerLink(meter.server), "wrapper", reader, writer)
+
+
+def serve_hdlc(meter, reader, writer):
+    h = meter.cfg["hdlc"]
+    link = HdlcServerLink(meter.server, h["physical_address"], h["max_info"], h["window"])
+    return serve(meter, link, "HDLC", reader, writer)
 
 
 async def tick(meter):

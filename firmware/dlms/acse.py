@@ -82,6 +82,9 @@ CONF_SET = const(0x000008)
 CONF_SELECTIVE_ACCESS = const(0x000004)
 CONF_EVENT_NOTIFICATION = const(0x000002)
 CONF_ACTION = const(0x000001)
+# What this project's server offers and its client proposes: GET, SET, ACTION,
+# selective access, with-list and block transfer in each direction.
+CONF_LN_SERVICES = const(0x001E1D)
 
 
 # -- BER --------------------------------------------------------------------

@@ -9,16 +9,7 @@ line tool, the gateway and the tests.
 from dlms import acse, axdr, xdlms
 from dlms.errors import DecodeError
 
-PROPOSED_CONFORMANCE = (
-    acse.CONF_BLOCK_TRANSFER_WITH_GET
-    | acse.CONF_BLOCK_TRANSFER_WITH_SET
-    | acse.CONF_BLOCK_TRANSFER_WITH_ACTION
-    | acse.CONF_MULTIPLE_REFERENCES
-    | acse.CONF_GET
-    | acse.CONF_SET
-    | acse.CONF_SELECTIVE_ACCESS
-    | acse.CONF_ACTION
-)
+PROPOSED_CONFORMANCE = acse.CONF_LN_SERVICES
 
 
 class ClientError(Exception):

@@ -69,6 +69,7 @@ class HdlcServerLink:
         self._last_rx = None
         self._last_octet = None
         self.frmr_sent = 0
+        self.closed = False  # an HDLC port never needs hanging up
 
     # -- sans-IO interface --------------------------------------------------------
 

@@ -25,16 +25,7 @@ STATE_PENDING = const(1)  # association-pending (HLS pass 3/4 outstanding)
 STATE_ASSOCIATED = const(2)
 
 # What this server implements (Green Book 9.4.6.1).
-SUPPORTED_CONFORMANCE = (
-    acse.CONF_BLOCK_TRANSFER_WITH_GET
-    | acse.CONF_BLOCK_TRANSFER_WITH_SET
-    | acse.CONF_BLOCK_TRANSFER_WITH_ACTION
-    | acse.CONF_MULTIPLE_REFERENCES
-    | acse.CONF_GET
-    | acse.CONF_SET
-    | acse.CONF_SELECTIVE_ACCESS
-    | acse.CONF_ACTION
-)
+SUPPORTED_CONFORMANCE = acse.CONF_LN_SERVICES
 
 # Room kept in front of a response body for the largest service header
 # (GET-Response-With-Datablock: 3 + 1 + 4 + 1 + a 3-octet length).
