@@ -224,3 +224,34 @@ class TestClientAgainstServer(unittest.TestCase):
         client = HdlcClientLink(16, 1, 16)
         with self.assertRaises(LinkError):
             client.receive_data(hdlc.encode(CLIENT, SERVER2, hdlc.control(hdlc.DM)))
+
+
+class TestRetransmission(unittest.TestCase):
+    """A lost response frame is sent again when the client polls (ISO/IEC 13239)."""
+
+    def setUp(self):
+        self.link = HdlcServerLink(build(max_pdu=1024), physical_address=16, max_info=256)
+        self.send(hdlc.control(hdlc.SNRM))
+        self.send(hdlc.control(hdlc.I_FRAME, 0, 0), hdlc.LLC_COMMAND + AARQ)
+
+    def send(self, control, info=b""):
+        self.link.receive_data(hdlc.encode(SERVER2, CLIENT, control, info))
+        return frames(self.link.data_to_send())
+
+    def test_lost_single_frame_answer(self):
+        first = self.send(hdlc.control(hdlc.I_FRAME, 1, 1), hdlc.LLC_COMMAND + get_ldn())
+        # the client repeats its request (same N(S), same N(R)): the answer again
+        again = self.send(hdlc.control(hdlc.I_FRAME, 1, 1), hdlc.LLC_COMMAND + get_ldn())
+        self.assertEqual(len(again), 1)
+        self.assertEqual((again[0].ns, again[0].info), (first[0].ns, first[0].info))
+
+    def test_lost_segment(self):
+        w = axdr.Writer(64)
+        xdlms.get_request_normal(w, 0xC1, 1, obis.parse("0.0.128.0.0.255"), 2)
+        seg1 = self.send(hdlc.control(hdlc.I_FRAME, 1, 1), hdlc.LLC_COMMAND + bytes(w.getvalue()))
+        seg2 = self.send(hdlc.control(hdlc.RR, (seg1[0].ns + 1) & 7))
+        # seg2 is lost: the same RR again
+        again = self.send(hdlc.control(hdlc.RR, (seg1[0].ns + 1) & 7))
+        self.assertEqual((again[0].ns, again[0].info), (seg2[0].ns, seg2[0].info))
+        nxt = self.send(hdlc.control(hdlc.RR, (seg2[0].ns + 1) & 7))
+        self.assertEqual(nxt[0].ns, (seg2[0].ns + 1) & 7)

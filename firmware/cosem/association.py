@@ -98,9 +98,6 @@ class AssociationLN(CosemObject):
         return ctx is not None and ctx.association_object is self
 
     def get(self, attr, ctx, selector=None, params=None):
-        if attr == 1:
-            # seen by its own client, the association is the current one
-            return (axdr.OCTET_STRING, CURRENT_ASSOCIATION if self._is_current(ctx) else self.ln)
         if attr == 2:
             objs = self.device.visible(self.policy.level)
             level = self.policy.level

@@ -43,7 +43,7 @@ class _Connection:
         self.rx = bytearray()  # the APDU being reassembled (with its LLC)
         self.tx = None  # memoryview of the response still to send
         self.tx_first = True
-        self.unacked = 0
+        self.sent = []  # (N(S), info, segmented) of I frames not yet acknowledged
 
 
 class HdlcServerLink:
@@ -166,7 +166,10 @@ class HdlcServerLink:
             self._i_frame(f, conn)
         elif kind == hdlc.RR:
             self._ack(conn, f.nr)
-            if conn.tx is not None:
+            if conn.sent and f.pf:
+                # polled with frames outstanding: the client lost them
+                self._resend(conn)
+            elif conn.tx is not None:
                 self._send_window(conn)
             elif f.pf:
                 self._send(conn.dest, conn.src, hdlc.control(hdlc.RR, conn.vr))
@@ -213,12 +216,21 @@ class HdlcServerLink:
         self._send(conn.dest, conn.src, hdlc.control(hdlc.UA), ua)
 
     def _ack(self, conn, nr):
-        conn.unacked = (conn.vs - nr) & 7
+        # N(R) acknowledges our frames before it; one not outstanding is ignored
+        sent = conn.sent
+        if nr != conn.vs and not any(e[0] == nr for e in sent):
+            return
+        while sent and sent[0][0] != nr:
+            sent.pop(0)
 
     def _i_frame(self, f, conn):
         if f.ns != conn.vr:
-            # out of sequence: ask again for the expected frame
-            if f.pf:
+            self._ack(conn, f.nr)
+            if f.pf and f.ns == (conn.vr - 1) & 7 and conn.sent:
+                # the request again: our answer was lost, send it again
+                self._resend(conn)
+            elif f.pf:
+                # out of sequence: ask again for the expected frame
                 self._send(conn.dest, conn.src, hdlc.control(hdlc.RR, conn.vr))
             return
         if len(f.info) > conn.max_info_rx:
@@ -227,6 +239,7 @@ class HdlcServerLink:
         conn.vr = (conn.vr + 1) & 7
         self._ack(conn, f.nr)
         conn.tx = None  # a new request ends any response in progress
+        conn.sent = []
         limit = self.server.max_pdu + _LLC_LEN
         if len(conn.rx) + len(f.info) > limit:
             conn.rx = bytearray()
@@ -251,13 +264,12 @@ class HdlcServerLink:
             return
         conn.tx = memoryview(response)
         conn.tx_first = True
-        conn.unacked = 0
         self._send_window(conn)
 
     # -- frames out -----------------------------------------------------------------
 
     def _send_window(self, conn):
-        sent = conn.unacked
+        sent = len(conn.sent)
         while conn.tx is not None and sent < conn.window_tx:
             room = conn.max_info_tx
             if conn.tx_first:
@@ -265,15 +277,21 @@ class HdlcServerLink:
             chunk = conn.tx[:room]
             rest = conn.tx[room:]
             last = not len(rest)
-            info = (hdlc.LLC_RESPONSE + bytes(chunk)) if conn.tx_first else chunk
+            info = (hdlc.LLC_RESPONSE + bytes(chunk)) if conn.tx_first else bytes(chunk)
             conn.tx_first = False
             conn.tx = None if last else rest
             sent += 1
             final = last or sent >= conn.window_tx
             c = hdlc.control(hdlc.I_FRAME, conn.vr, conn.vs, final)
+            conn.sent.append((conn.vs, info, not last))
             conn.vs = (conn.vs + 1) & 7
             self._send(conn.dest, conn.src, c, info, segmented=not last)
-        conn.unacked = sent
+
+    def _resend(self, conn):
+        last = len(conn.sent) - 1
+        for i, (ns, info, segmented) in enumerate(conn.sent):
+            c = hdlc.control(hdlc.I_FRAME, conn.vr, ns, i == last)
+            self._send(conn.dest, conn.src, c, info, segmented)
 
     def _frmr(self, conn, rejected, flags):
         # FRMR information field: the rejected control field, V(S) and V(R),

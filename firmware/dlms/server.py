@@ -253,6 +253,10 @@ class Association:
         attr, selector, params = item[2], item[3], item[4]
         if not obj.attribute_access(self.level, attr) & 1:
             raise DataAccessError(xdlms.READ_WRITE_DENIED)
+        if attr == 1:
+            # logical_name: the name the client used (0.0.40.0.0.255 for the
+            # current association, whichever instance serves it)
+            return (axdr.OCTET_STRING, bytes(item[1]))
         if selector is not None:
             sel = obj.SELECTORS.get(attr)
             if not sel or selector not in sel:
