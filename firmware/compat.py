@@ -12,6 +12,7 @@ it runs on (DESIGN.md, "Runtime rules").
 - ``aes``: ``cryptolib.aes`` (ECB=1, CBC=2), or a shim with the same interface
   built on the ``cryptography`` package.
 - ``mem_free`` / ``mem_alloc``: heap figures (0 where the runtime has none).
+- ``littlefs``: ``vfs.VfsLfs2``, or littlefs-python on CPython (hal.blockdev).
 """
 
 import gc
@@ -33,6 +34,16 @@ if IS_MICROPYTHON:
     aes = cryptolib.aes
     mem_free = gc.mem_free
     mem_alloc = gc.mem_alloc
+
+    def littlefs(dev, guarded, _cpython_fs, readsize, progsize, lookahead):
+        """littlefs v2 on a block device (hal.blockdev.mount): vfs.VfsLfs2."""
+        import vfs
+
+        blank = dev.blank()
+        g = guarded(dev)
+        if blank:
+            vfs.VfsLfs2.mkfs(g, readsize=readsize, progsize=progsize, lookahead=lookahead)
+        return vfs.VfsLfs2(g, readsize=readsize, progsize=progsize, lookahead=lookahead)
 
     def from_bytes_signed(b):
         n = int.from_bytes(b, "big")
@@ -67,6 +78,10 @@ else:
 
     def from_bytes_signed(b):
         return int.from_bytes(b, "big", signed=True)
+
+    def littlefs(dev, _guarded, cpython_fs, *geometry):
+        """littlefs v2 on a block device: the littlefs-python package (hal.blockdev)."""
+        return cpython_fs(dev)
 
     class aes:
         """cryptolib.aes on CPython: ECB (mode 1) and CBC (mode 2)."""

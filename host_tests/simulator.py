@@ -39,10 +39,27 @@ def free_port():
     return free_ports(1)[0]
 
 
+# The issue-3 client set: the manager with LLS (the default config gives it
+# HLS-GMAC with authenticated encryption).
+LLS_MANAGER = {
+    "clients": [
+        {"sap": 16, "level": "public", "authentication": "none"},
+        {"sap": 17, "level": "reader", "authentication": "lls", "password": "12345678"},
+        {"sap": 1, "level": "manager", "authentication": "lls", "password": "12345678"},
+    ]
+}
+
+
 class Simulator:
-    def __init__(self, config=None, heapsize="2M", mpy_dir=None, extra_args=()):
+    """``store``: the flash image to use (default: a fresh one in a temp dir;
+    pass the same path again to restart a meter with its flash)."""
+
+    def __init__(self, config=None, heapsize="2M", mpy_dir=None, extra_args=(), store=None):
         self.wrapper_port, self.hdlc_port = free_ports(2)
         self.tmp = tempfile.mkdtemp(prefix="sim-")
+        self.store = store or os.path.join(self.tmp, "store.img")
+        config = dict(config or {})
+        config.setdefault("store", {"path": self.store})
         self.endpoints = os.path.join(self.tmp, "endpoints.json")
         args = [
             micropython(),
@@ -57,11 +74,10 @@ class Simulator:
             "--endpoints",
             self.endpoints,
         ]
-        if config is not None:
-            path = os.path.join(self.tmp, "config.json")
-            with open(path, "w") as f:
-                json.dump(config, f)
-            args += ["--config", path]
+        path = os.path.join(self.tmp, "config.json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        args += ["--config", path]
         args += list(extra_args)
         env = dict(os.environ)
         code = mpy_dir or os.path.join(ROOT, "firmware")

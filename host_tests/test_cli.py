@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from simulator import ROOT, GuruxServer, Simulator, micropython
+from simulator import LLS_MANAGER, ROOT, GuruxServer, Simulator, micropython
 
 
 def cli(port, *args, timeout=30):
@@ -26,7 +26,7 @@ def cli(port, *args, timeout=30):
 
 @pytest.fixture(scope="module")
 def sim():
-    s = Simulator()
+    s = Simulator(LLS_MANAGER)
     yield s
     assert s.stop() == 0
 

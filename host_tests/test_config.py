@@ -31,22 +31,37 @@ class TestConfig(unittest.TestCase):
         self.assertEqual(cfg["identity"]["serial"], "42")
         self.assertEqual(cfg["identity"]["manufacturer"], "MPY")
 
-    def test_own_passwords(self):
-        cfg = config.load(
-            json.dumps(
-                {
-                    "clients": [
-                        {
-                            "sap": 1,
-                            "level": "manager",
-                            "authentication": "lls",
-                            "password": "s3cret!",
-                        }
-                    ]
-                }
-            )
-        )
-        self.assertFalse(config.simulator_defaults_in_use(cfg))
+    def test_own_passwords_and_keys(self):
+        own = {
+            "clients": [
+                {"sap": 1, "level": "manager", "authentication": "lls", "password": "s3cret!"}
+            ]
+        }
+        self.assertTrue(config.simulator_defaults_in_use(config.load(json.dumps(own))))
+        own["security"] = {
+            "block_cipher_key": "11" * 16,
+            "authentication_key": "22" * 16,
+            "master_key": "33" * 16,
+        }
+        self.assertFalse(config.simulator_defaults_in_use(config.load(json.dumps(own))))
+
+    def test_security_fields(self):
+        for over, field in (
+            ({"security": {"system_title": "4D4D"}}, "security.system_title"),
+            ({"security": {"block_cipher_key": "zz" * 16}}, "security.block_cipher_key"),
+            ({"security": {"suite": 1}}, "security.block_cipher_key"),  # needs 32 octets
+            (
+                {"clients": [{"sap": 1, "level": "manager", "security": "strong"}]},
+                "clients[0].security",
+            ),
+            (
+                {"clients": [{"sap": 1, "level": "manager", "authentication": "hls-md5"}]},
+                "clients[0].password",
+            ),
+        ):
+            msg = refused(over)
+            self.assertIsNotNone(msg, field)
+            self.assertIn(field, msg)
 
     def test_refusals_name_the_field(self):
         cases = (

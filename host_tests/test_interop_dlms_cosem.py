@@ -60,7 +60,7 @@ from dlms_cosem.protocol import acse, xdlms
 from dlms_cosem.protocol.xdlms.conformance import Conformance
 from dlms_cosem.security import LowLevelSecurityAuthentication, NoSecurityAuthentication
 from dlms_cosem.state import NO_ASSOCIATION, READY
-from simulator import Simulator
+from simulator import LLS_MANAGER, Simulator
 from support import h, hx
 
 PASSWORD = b"12345678"
@@ -158,7 +158,7 @@ def meter():
     # dlms-cosem logs every APDU through structlog at info level: keep it quiet
     saved = structlog.get_config()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    s = Simulator()
+    s = Simulator(LLS_MANAGER)
     try:
         yield s
     finally:

@@ -47,7 +47,7 @@ from gurux_dlms.objects import (
     GXDLMSProfileGeneric,
     GXDLMSRegister,
 )
-from simulator import Simulator
+from simulator import LLS_MANAGER, Simulator
 from support import hx
 
 PASSWORD = "12345678"
@@ -100,7 +100,7 @@ CLIENTS = {
 
 @pytest.fixture(scope="module")
 def sim():
-    s = Simulator()
+    s = Simulator(LLS_MANAGER)
     try:
         yield s
     finally:

@@ -100,7 +100,7 @@ def session(entries, heap, use_mpy=True):
 
     from tools.transports import WrapperTransport
 
-    cfg = {"load_profile": {"entries": entries}, "max_pdu": 1024}
+    cfg = {"load_profile": {"entries": entries}, "max_pdu": 1024}  # client 17 (LLS) reads
     try:
         sim = Simulator(
             cfg,

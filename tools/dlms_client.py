@@ -14,16 +14,22 @@ VALUE types: u8 u16 u32 u64 i8 i16 i32 i64 enum bool float32 float64 null,
 octets (hex), str (visible-string), utf8, axdr (hex of a whole A-XDR encoding),
 datetime (ISO, sent as octet-string(12) with deviation not specified).
 
+Security: ``--auth hls-gmac --security authenticated-encrypted --system-title
+HEX --ek HEX --ak HEX`` (``--general`` for general-glo-ciphering). The client's
+invocation counter continues across runs from build/dlms_client_ic.json (per
+client system title), since a meter refuses a counter it has seen.
+
 Built on the firmware's own client (dlms/client.py); works with any meter.
 """
 
 import argparse
 import binascii
 import json
+import os
 import sys
 
 from dlms import acse, axdr, obis
-from dlms.client import Client, ClientError
+from dlms.client import Client, ClientError, ClientSecurity
 
 from tools.transports import HdlcTransport, WrapperTransport
 
@@ -100,8 +106,58 @@ def plain(data):
     return v
 
 
+_MECHANISMS = {
+    "none": acse.MECHANISM_NONE,
+    "lls": acse.MECHANISM_LLS,
+    "hls-md5": acse.MECHANISM_HLS_MD5,
+    "hls-sha1": acse.MECHANISM_HLS_SHA1,
+    "hls-gmac": acse.MECHANISM_HLS_GMAC,
+    "hls-sha256": acse.MECHANISM_HLS_SHA256,
+}
+_SECURITY = {"none": 0, "authenticated": 0x10, "encrypted": 0x20, "authenticated-encrypted": 0x30}
+_IC_FILE = os.path.join(os.path.dirname(__file__), "..", "build", "dlms_client_ic.json")
+
+
+def _ic_key(a):
+    # one series per client system title, whatever the meter: always safe
+    return a.system_title.lower()
+
+
+def _load_ic(a):
+    if a.ic is not None:
+        return a.ic
+    try:
+        with open(_IC_FILE) as f:
+            return json.load(f).get(_ic_key(a), 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _save_ic(a, ic):
+    try:
+        with open(_IC_FILE) as f:
+            d = json.load(f)
+    except (OSError, ValueError):
+        d = {}
+    d[_ic_key(a)] = ic
+    os.makedirs(os.path.dirname(_IC_FILE), exist_ok=True)
+    with open(_IC_FILE, "w") as f:
+        json.dump(d, f)
+
+
 def connect(a):
-    mech = {"none": acse.MECHANISM_NONE, "lls": acse.MECHANISM_LLS}[a.auth]
+    mech = _MECHANISMS[a.auth]
+    security = None
+    if a.security != "none" or mech in (acse.MECHANISM_HLS_GMAC, acse.MECHANISM_HLS_SHA256):
+        sc = _SECURITY[a.security] or 0x30
+        security = ClientSecurity(
+            binascii.unhexlify(a.system_title),
+            binascii.unhexlify(a.ek),
+            binascii.unhexlify(a.ak),
+            sc=sc,
+            general=a.general,
+            ic=_load_ic(a),
+        )
     if a.hdlc:
         t = HdlcTransport(
             a.host,
@@ -114,8 +170,12 @@ def connect(a):
         )
     else:
         t = WrapperTransport(a.host, a.port or 4059, a.client, a.server, timeout=a.timeout)
-    c = Client(t, mech, a.password.encode() if a.password else None)
-    c.associate()
+    c = Client(t, mech, a.password.encode() if a.password else None, security=security)
+    try:
+        c.associate()
+    finally:
+        if security is not None:
+            _save_ic(a, security.ic)  # used values are gone, whatever happened
     return c
 
 
@@ -132,7 +192,13 @@ def main(argv=None):
     p.add_argument("--server", type=int, default=1, help="server SAP / logical device")
     p.add_argument("--physical", type=int, default=16, help="HDLC physical address")
     p.add_argument("--address-size", type=int, default=0, choices=(0, 1, 2, 4))
-    p.add_argument("--auth", choices=("none", "lls"), default=None)
+    p.add_argument("--auth", choices=sorted(_MECHANISMS), default=None)
+    p.add_argument("--security", choices=sorted(_SECURITY), default="none")
+    p.add_argument("--system-title", default="4D50593132333435", help="the client's, hex")
+    p.add_argument("--ek", default="000102030405060708090A0B0C0D0E0F")
+    p.add_argument("--ak", default="D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
+    p.add_argument("--general", action="store_true", help="general-glo-ciphering")
+    p.add_argument("--ic", type=int, default=None, help="the client's invocation counter")
     p.add_argument("--password", default=None)
     p.add_argument("--timeout", type=float, default=10)
     p.add_argument("--json", action="store_true")
@@ -159,6 +225,8 @@ def main(argv=None):
             c.release()
         except Exception:
             pass
+        if c.security is not None:
+            _save_ic(a, c.security.ic)
         c.transport.close()
     if a.json:
         print(json.dumps(out))

@@ -19,7 +19,14 @@ MECHANISMS = {
     "hls-sha256": 6,
 }
 
+SECURITY = {"none": 0, "authenticated": 0x10, "encrypted": 0x20, "authenticated-encrypted": 0x30}
+
 DEFAULT_PASSWORD = "12345678"
+# Green Book example keys: simulator defaults only (simulator_defaults_in_use)
+EXAMPLE_SYSTEM_TITLE = "4D4D4D0000BC614E"
+EXAMPLE_BLOCK_CIPHER_KEY = "000102030405060708090A0B0C0D0E0F"
+EXAMPLE_AUTHENTICATION_KEY = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
+EXAMPLE_MASTER_KEY = "000102030405060708090A0B0C0D0E0F"
 
 DEFAULTS = {
     "identity": {
@@ -34,8 +41,22 @@ DEFAULTS = {
     "clients": [
         {"sap": 16, "level": "public", "authentication": "none"},
         {"sap": 17, "level": "reader", "authentication": "lls", "password": DEFAULT_PASSWORD},
-        {"sap": 1, "level": "manager", "authentication": "lls", "password": DEFAULT_PASSWORD},
+        {
+            "sap": 1,
+            "level": "manager",
+            "authentication": "hls-gmac",
+            "security": "authenticated-encrypted",
+        },
     ],
+    "security": {
+        "system_title": EXAMPLE_SYSTEM_TITLE,
+        "suite": 0,
+        "block_cipher_key": EXAMPLE_BLOCK_CIPHER_KEY,
+        "authentication_key": EXAMPLE_AUTHENTICATION_KEY,
+        "master_key": EXAMPLE_MASTER_KEY,
+        "counter_stride": 64,
+    },
+    "store": {"path": "build/sim/store.img", "blocks": 64},
     "clock": {"time_zone": -60, "dst": True},
     "load_profile": {"period": 900, "entries": 2880},
     "event_log": {"entries": 100},
@@ -79,6 +100,29 @@ def _text(v, path, lo, hi):
     return v
 
 
+def _hex(v, path, sizes):
+    ok = isinstance(v, str) and len(v) % 2 == 0
+    if ok:
+        try:
+            ok = len(unhex(v)) in sizes
+        except ValueError:
+            ok = False
+    if not ok:
+        raise ConfigError(
+            "%s: must be %s octets in hex" % (path, " or ".join(str(n) for n in sizes))
+        )
+    return v
+
+
+def unhex(v):
+    import binascii
+
+    try:
+        return binascii.unhexlify(v)
+    except Exception:
+        raise ValueError("not hex")
+
+
 def validate(cfg):
     """Check every field; returns cfg. Raises ConfigError naming the field."""
     ident = cfg["identity"]
@@ -113,7 +157,7 @@ def validate(cfg):
         if not isinstance(c, dict):
             raise ConfigError("%s: must be an object" % p)
         for k in c:
-            if k not in ("sap", "level", "authentication", "password"):
+            if k not in ("sap", "level", "authentication", "password", "security"):
                 raise ConfigError("%s.%s: unknown field" % (p, k))
         sap = c.get("sap")
         if isinstance(sap, bool) or not isinstance(sap, int) or not 1 <= sap <= 127:
@@ -128,10 +172,23 @@ def validate(cfg):
             raise ConfigError(
                 "%s.authentication: must be one of %s" % (p, ", ".join(sorted(MECHANISMS)))
             )
-        if mech == "lls":
-            _text(c.get("password"), p + ".password", 1, 32)
-        elif mech != "none":
-            raise ConfigError("%s.authentication: %s is not available yet" % (p, mech))
+        if mech in ("lls", "hls-md5", "hls-sha1", "hls-sha256"):
+            _text(c.get("password"), p + ".password", 1, 64)
+        elif mech == "hls":
+            raise ConfigError("%s.authentication: manufacturer-specific HLS is not offered" % p)
+        sec = c.get("security", "none")
+        if sec not in SECURITY:
+            raise ConfigError("%s.security: must be one of %s" % (p, ", ".join(sorted(SECURITY))))
+    s = cfg["security"]
+    _hex(s["system_title"], "security.system_title", (8,))
+    _int(cfg, "security.suite", 0, 1)
+    klen = 32 if s["suite"] == 1 else 16
+    _hex(s["block_cipher_key"], "security.block_cipher_key", (klen,))
+    _hex(s["authentication_key"], "security.authentication_key", (16, 32))
+    _hex(s["master_key"], "security.master_key", (klen,))
+    _int(cfg, "security.counter_stride", 1, 100000)
+    _text(cfg["store"]["path"], "store.path", 0, 200)
+    _int(cfg, "store.blocks", 16, 100000)
     if cfg["gas"]["enabled"] and cfg["gas"]["sap"] == 1:
         raise ConfigError("gas.sap: 1 is the management logical device")
     return cfg
@@ -156,5 +213,10 @@ def load_file(path):
 
 
 def simulator_defaults_in_use(cfg):
-    """True if any client still has the simulator's default password."""
-    return any(c.get("password") == DEFAULT_PASSWORD for c in cfg["clients"])
+    """True if any client still has the simulator's default password, or a key
+    is still the Green Book example."""
+    s = cfg["security"]
+    return any(c.get("password") == DEFAULT_PASSWORD for c in cfg["clients"]) or any(
+        s[k].upper() in (EXAMPLE_BLOCK_CIPHER_KEY, EXAMPLE_AUTHENTICATION_KEY)
+        for k in ("block_cipher_key", "authentication_key", "master_key")
+    )

@@ -82,6 +82,18 @@ class Stats:
         }
 
 
+def open_flash(scfg):
+    """The flash store (hal.store on a littlefs image), or None without a path."""
+    path = scfg["path"]
+    if not path:
+        return None
+    from hal.store import open_store
+
+    if "/" in path:
+        _makedirs(path.rsplit("/", 1)[0])
+    return open_store(path, scfg["blocks"], 512)
+
+
 class Meter:
     """The running meter: the object model plus connection bookkeeping."""
 
@@ -89,7 +101,8 @@ class Meter:
         gc.collect()
         code = mem_alloc()
         self.cfg = cfg
-        self.model = build_meter(cfg)
+        self.store = open_flash(cfg["store"])
+        self.model = build_meter(cfg, store=self.store)
         self.server = self.model.server
         self.connections = 0
         self.max_connections = cfg["max_associations"]

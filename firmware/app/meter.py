@@ -55,7 +55,7 @@ class Model:
 
 
 def _policies(cfg):
-    from app.config import LEVELS, MECHANISMS
+    from app.config import LEVELS, MECHANISMS, SECURITY
 
     out = {}
     for c in cfg["clients"]:
@@ -66,8 +66,73 @@ def _policies(cfg):
             MECHANISMS[c["authentication"]],
             pw.encode() if pw else None,
             c["level"],
+            SECURITY[c.get("security", "none")],
         )
     return out
+
+
+def security_context(cfg, store=None):
+    """The SecurityContext of the configuration, or None when no client needs one.
+
+    With a ``store`` (hal.store) the server's invocation counter and the
+    clients' last accepted counters persist across reboots and power cuts."""
+    from app.config import unhex
+
+    if not any(
+        c.get("security", "none") != "none" or c["authentication"] in ("hls-gmac", "hls-sha256")
+        for c in cfg["clients"]
+    ):
+        return None
+    from dlms.security.context import SecurityContext
+
+    s = cfg["security"]
+    counter = guard_factory = None
+    keys = {
+        0: unhex(s["block_cipher_key"]),
+        2: unhex(s["authentication_key"]),
+        3: unhex(s["master_key"]),
+    }
+    if store is not None:
+        from dlms.security.counter import InvocationCounter, ReplayGuard
+
+        counter = InvocationCounter(store, "ic.server", s["counter_stride"])
+
+        def guard_factory(title):
+            return ReplayGuard(store, "ic.c." + "".join("%02x" % b for b in title))
+
+        keys.update(_load_keys(store))
+    ctx = SecurityContext(
+        unhex(s["system_title"]),
+        keys[0],
+        keys[2],
+        keys[3],
+        keys.get(1),
+        suite=s["suite"],
+        counter=counter,
+        guard_factory=guard_factory,
+        on_change=(lambda c: _save_keys(store, c)) if store is not None else None,
+    )
+    return ctx
+
+
+def _load_keys(store):
+    # keys changed by key transfer outlive the configuration: id, length, key...
+    rec = store.get("keys") or b""
+    out = {}
+    i = 0
+    while i + 2 <= len(rec):
+        n = rec[i + 1]
+        out[rec[i]] = bytes(rec[i + 2 : i + 2 + n])
+        i += 2 + n
+    return out
+
+
+def _save_keys(store, ctx):
+    rec = bytearray()
+    for key_id in sorted(ctx.keys):
+        k = ctx.keys[key_id]
+        rec += bytes((key_id, len(k))) + k
+    store.put("keys", bytes(rec))
 
 
 def _associations(device, policies):
@@ -78,8 +143,9 @@ def _associations(device, policies):
         device.associations[sap] = a
 
 
-def build_meter(cfg, hal_clock=None):
+def build_meter(cfg, hal_clock=None, store=None):
     hal_clock = hal_clock or SystemClock()
+    security = security_context(cfg, store)
     s = sim.Simulation(sim.Tariffs(utc_offset=-cfg["clock"]["time_zone"] * 60))
     policies = _policies(cfg)
     ident = cfg["identity"]
@@ -236,6 +302,10 @@ def build_meter(cfg, hal_clock=None):
         )
     )
     add(SapAssignment("0.0.41.0.0.255", devices))
+    if security is not None:
+        from cosem.security_setup import SecuritySetup
+
+        add(SecuritySetup("0.0.43.0.0.255", security))
     _associations(mgmt, policies)
 
     gas = cfg["gas"]
@@ -255,7 +325,16 @@ def build_meter(cfg, hal_clock=None):
         _associations(g, policies)
         devices[gas["sap"]] = g
 
-    server = Server(devices, policies, max_pdu=cfg["max_pdu"], clock=clock)
+    from dlms.lls_guard import LlsGuard
+
+    server = Server(
+        devices,
+        policies,
+        max_pdu=cfg["max_pdu"],
+        clock=clock,
+        security=security,
+        lls_guard=LlsGuard(store),
+    )
     model = Model(server, clock, event_log, event_code)
     model.event(EVENT_POWER_UP)
     return model

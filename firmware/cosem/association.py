@@ -154,10 +154,10 @@ class AssociationLN(CosemObject):
                 raise DataAccessError(TYPE_UNMATCHED)
             self.policy.secret = bytes(secret)
             return None
-        if method == 1:
-            # HLS pass 3/4 comes with the security issue; until then no
-            # HLS association reaches this point.
-            raise DataAccessError(READ_WRITE_DENIED)
+        if method == 1:  # reply_to_HLS_authentication(f(StoC)) -> f(CtoS)
+            if not self._is_current(ctx):
+                raise DataAccessError(READ_WRITE_DENIED)
+            return (axdr.OCTET_STRING, ctx.hls_reply(expect(data, axdr.OCTET_STRING)))
         return super().action(method, data, ctx)
 
 

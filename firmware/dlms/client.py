@@ -18,6 +18,36 @@ class ClientError(Exception):
         self.result = result
 
 
+class ClientSecurity:
+    """The client's side of a ciphered association (Green Book 9.2.7).
+
+    ``sc``: the protection of requests (0x10, 0x20 or 0x30); ``general``: send
+    general-glo-ciphering (0xDB) instead of the service-specific glo- APDUs;
+    ``dedicated_key``: ask for ded- ciphering with this key.
+    """
+
+    def __init__(
+        self, system_title, ek, ak, sc=0x30, suite=0, general=False, ic=0, dedicated_key=None
+    ):
+        from dlms.security.gcm import Gcm
+
+        self.system_title = bytes(system_title)
+        self.ak = bytes(ak)
+        self.gcm = Gcm(ek)
+        self.sc = sc | suite
+        self.suite = suite
+        self.general = general
+        self.ic = ic
+        self.dedicated_key = dedicated_key
+        self.ded_gcm = Gcm(dedicated_key) if dedicated_key else None
+        self.server_title = None
+        self.server_ic = -1
+
+    def next_ic(self):
+        self.ic += 1
+        return self.ic
+
+
 class Client:
     def __init__(
         self,
@@ -26,8 +56,10 @@ class Client:
         password=None,
         max_pdu=0xFFFF,
         conformance=PROPOSED_CONFORMANCE,
+        security=None,
     ):
         self.transport = transport
+        self.security = security  # ClientSecurity, or None
         self.mechanism = mechanism
         self.password = password
         self.max_pdu = max_pdu
@@ -36,22 +68,73 @@ class Client:
         self.server_max_pdu = 0
         self.invoke = 0xC1  # invoke-id 1, priority high, confirmed
 
-    def _exchange(self, apdu):
+    def _exchange(self, apdu, protect=True):
+        sec = self.security
+        if sec is not None and protect:
+            apdu = self._protect(apdu)
         resp = self.transport.exchange(bytes(apdu))
         if not resp:
             raise ClientError("no response")
+        if sec is not None and protect and resp[0] != xdlms.EXCEPTION_RESPONSE:
+            resp = self._unprotect(resp)
         return resp
 
+    def _protect(self, apdu):
+        from dlms.security import cipher
+
+        sec = self.security
+        ded = sec.ded_gcm is not None
+        gcm = sec.ded_gcm if ded else sec.gcm
+        content = cipher.protect(gcm, sec.sc, sec.system_title, sec.next_ic(), sec.ak, apdu)
+        if sec.general:
+            form = cipher.FORM_GENERAL_DED if ded else cipher.FORM_GENERAL_GLO
+        else:
+            form = cipher.FORM_DED if ded else cipher.FORM_GLO
+        return cipher.wrap(form, apdu[0], content, sec.system_title)
+
+    def _unprotect(self, resp):
+        from dlms.security import cipher
+
+        sec = self.security
+        if not cipher.is_protected(resp[0]):
+            raise ClientError("unprotected response 0x%02X in a ciphered association" % resp[0])
+        form, plain_tag, title, content = cipher.unwrap(resp)
+        if title is not None and title != sec.server_title:
+            raise ClientError("response from another system title")
+        ded = form in (cipher.FORM_DED, cipher.FORM_GENERAL_DED)
+        gcm = sec.ded_gcm if ded else sec.gcm
+        try:
+            sc, ic, plain = cipher.unprotect(gcm, sec.server_title, sec.ak, content)
+        except cipher.SecurityError as e:
+            raise ClientError("response: %s" % e)
+        if ic <= sec.server_ic:
+            raise ClientError("response replayed (invocation counter %d)" % ic)
+        sec.server_ic = ic
+        return plain
+
     def associate(self):
-        ini = acse.encode_initiate_request(self.proposed, self.max_pdu)
-        aarq = acse.encode_aarq(
-            acse.CONTEXT_LN,
-            self.mechanism,
-            self.password if self.mechanism == acse.MECHANISM_LLS else None,
-            None,
-            ini,
-        )
-        resp = self._exchange(aarq)
+        from dlms.security import cipher
+
+        sec = self.security
+        ded = sec.dedicated_key if sec else None
+        ini = acse.encode_initiate_request(self.proposed, self.max_pdu, ded)
+        ctx = acse.CONTEXT_LN
+        title = None
+        if sec is not None:
+            ctx = acse.CONTEXT_LN_CIPHERED
+            title = sec.system_title
+            content = cipher.protect(sec.gcm, sec.sc, title, sec.next_ic(), sec.ak, ini)
+            ini = cipher.wrap(cipher.FORM_GLO, acse.INITIATE_REQUEST, content)
+        hls = self.mechanism >= acse.MECHANISM_HLS_MD5
+        if hls:
+            from dlms.security.hls import challenge
+
+            self._ctos = challenge()
+            auth = self._ctos
+        else:
+            auth = self.password if self.mechanism == acse.MECHANISM_LLS else None
+        aarq = acse.encode_aarq(ctx, self.mechanism, auth, title, ini)
+        resp = self._exchange(aarq, protect=False)
         aare = acse.decode_aare(resp)
         if aare.result != acse.RESULT_ACCEPTED:
             raise ClientError(
@@ -59,13 +142,50 @@ class Client:
                 aare.diagnostic,
             )
         ui = aare.user_information
+        if sec is not None:
+            sec.server_title = aare.responding_ap_title
+            if ui and ui[0] == cipher.GLO_INITIATE_RESPONSE:
+                ui = self._unprotect(ui)
         if not ui or ui[0] != acse.INITIATE_RESPONSE:
             raise ClientError("AARE without InitiateResponse")
         version, self.conformance, self.server_max_pdu, vaa = acse.decode_initiate_response(ui)
+        if hls:
+            self._hls(aare)
         return aare
 
+    def _hls(self, aare):
+        """Passes 3 and 4: prove f(StoC), check the meter's f(CtoS)."""
+        from dlms.security import hls
+
+        sec = self.security
+        stoc = aare.responding_auth_value
+        if not stoc:
+            raise ClientError("AARE without the server's challenge")
+        own = sec.system_title if sec else None
+        peer = aare.responding_ap_title
+        gcm = sec.gcm if sec else None
+        ak = sec.ak if sec else b""
+        answer = hls.response(
+            self.mechanism,
+            self.password,
+            stoc,
+            own,
+            peer,
+            self._ctos,
+            gcm,
+            ak,
+            sec.next_ic() if sec else 0,
+            sec.suite if sec else 0,
+        )
+        result, ret = self.action(15, b"\x00\x00\x28\x00\x00\xff", 1, (axdr.OCTET_STRING, answer))
+        if result != 0 or ret is None or ret[0] != axdr.OCTET_STRING:
+            raise ClientError("HLS authentication refused (action-result %d)" % result, result)
+        ok = hls.verify(self.mechanism, self.password, self._ctos, ret[1], peer, own, stoc, gcm, ak)
+        if ok is False:
+            raise ClientError("the meter failed HLS authentication (pass 4)")
+
     def release(self):
-        resp = self._exchange(acse.encode_rlrq(0))
+        resp = self._exchange(acse.encode_rlrq(0), protect=False)
         return acse.decode_rlre(resp)
 
     def _writer(self):
