@@ -15,7 +15,7 @@ ARCH   ?= $(ARCH_$(BOARD))
 MICROPYPATH_TESTS := .frozen:firmware:host_tests/mp:host_tests
 HEAP   ?= 2M
 
-.PHONY: all venv run test test-cpython test-mp bench lint mpy clean
+.PHONY: all venv run test test-cpython test-mp bench lint mpy mpy-all clean
 
 all: test
 
@@ -31,13 +31,20 @@ venv: $(STAMP)
 run: $(STAMP)
 	MICROPYPATH=.frozen:firmware:boards/unix $(MPY) -X heapsize=$(HEAP) -m app.main $(ARGS)
 
-# One suite, two runtimes: pytest on CPython, then the same modules on the unix port.
+# One suite, two runtimes: pytest on CPython, then the same modules on the unix
+# port, from source and from the .mpy build (which also cross-compiles the
+# firmware for every board architecture: mpy-cross is stricter than the
+# unix port's own compiler about viper code).
 test: $(STAMP)
 	@rc=0; \
 	echo "== CPython (pytest)"; \
 	$(PY) -m pytest host_tests || rc=1; \
-	echo "== MicroPython unix port"; \
+	echo "== MicroPython unix port, firmware from source"; \
 	MICROPYPATH=$(MICROPYPATH_TESTS) $(MPY) -X heapsize=$(HEAP) host_tests/mp_run.py || rc=1; \
+	$(MAKE) --no-print-directory mpy-all || rc=1; \
+	echo "== MicroPython unix port, firmware from build/mpy/unix"; \
+	MICROPYPATH=.frozen:build/mpy/unix:host_tests/mp:host_tests $(MPY) -X heapsize=$(HEAP) \
+		host_tests/mp_run.py || rc=1; \
 	exit $$rc
 
 test-cpython: $(STAMP)
@@ -56,6 +63,11 @@ lint: $(STAMP)
 # Cross-compile firmware/ into build/mpy/<board>/ (same tree, .mpy files).
 mpy: $(STAMP)
 	$(PY) -m tools.build_mpy --arch $(ARCH) --out build/mpy/$(BOARD)
+
+mpy-all: $(STAMP)
+	@for b in unix esp32 stm32; do \
+		$(MAKE) --no-print-directory mpy BOARD=$$b || exit 1; \
+	done
 
 clean:
 	rm -rf build .hypothesis .pytest_cache .ruff_cache

@@ -49,7 +49,8 @@ class TestConfig(unittest.TestCase):
         for over, field in (
             ({"security": {"system_title": "4D4D"}}, "security.system_title"),
             ({"security": {"block_cipher_key": "zz" * 16}}, "security.block_cipher_key"),
-            ({"security": {"suite": 1}}, "security.block_cipher_key"),  # needs 32 octets
+            ({"security": {"suite": 2}}, "security.block_cipher_key"),  # needs 32 octets
+            ({"security": {"suite": 3}}, "security.suite"),
             (
                 {"clients": [{"sap": 1, "level": "manager", "security": "strong"}]},
                 "clients[0].security",

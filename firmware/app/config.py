@@ -181,8 +181,8 @@ def validate(cfg):
             raise ConfigError("%s.security: must be one of %s" % (p, ", ".join(sorted(SECURITY))))
     s = cfg["security"]
     _hex(s["system_title"], "security.system_title", (8,))
-    _int(cfg, "security.suite", 0, 1)
-    klen = 32 if s["suite"] == 1 else 16
+    _int(cfg, "security.suite", 0, 2)
+    klen = 32 if s["suite"] == 2 else 16  # suite 2: AES-GCM-256
     _hex(s["block_cipher_key"], "security.block_cipher_key", (klen,))
     _hex(s["authentication_key"], "security.authentication_key", (16, 32))
     _hex(s["master_key"], "security.master_key", (klen,))

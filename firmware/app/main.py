@@ -107,6 +107,8 @@ class Meter:
         self.connections = 0
         self.max_connections = cfg["max_associations"]
         self.stats = Stats(code) if stats else None
+        self.links = []  # the sans-IO links of the open connections
+        self.stopping = False
 
     def admit(self, kind):
         if self.connections >= self.max_connections:
@@ -121,13 +123,12 @@ async def serve(meter, link, kind, reader, writer):
     if not meter.admit(kind):
         await _close(writer)
         return
+    # Time-outs are polled by tick(), not with wait_for: its helper task
+    # catches BaseException, and a Ctrl-C landing there would be lost.
+    meter.links.append(link)
     try:
         while not link.closed:
-            try:
-                data = await asyncio.wait_for(reader.read(_READ), 1)
-            except asyncio.TimeoutError:
-                link.poll(ticks_ms())
-                continue
+            data = await reader.read(_READ)
             if not data:
                 break
             link.receive_data(data, ticks_ms())
@@ -139,10 +140,18 @@ async def serve(meter, link, kind, reader, writer):
                 meter.stats.sample()
     except OSError as e:
         log.info("%s connection lost: %r", kind, e)
+    except KeyboardInterrupt:
+        # Ctrl-C can land in a connection's task, where asyncio would not pass
+        # it on: the main task sees the flag and stops the meter.
+        meter.stopping = True
     finally:
+        meter.links.remove(link)
         link.close()
         meter.connections -= 1
-        await _close(writer)
+        try:
+            await _close(writer)
+        except KeyboardInterrupt:
+            meter.stopping = True
 
 
 async def _close(writer):
@@ -166,6 +175,9 @@ def serve_hdlc(meter, reader, writer):
 async def tick(meter):
     while True:
         await asyncio.sleep(1)
+        now = ticks_ms()
+        for link in meter.links:
+            link.poll(now)
         meter.model.tick()
 
 
@@ -184,8 +196,8 @@ async def run(meter, host, wrapper_port, hdlc_port, endpoints_path, ready=None):
     print_banner(meter, host, wrapper_port, hdlc_port)
     t = asyncio.create_task(tick(meter))
     try:
-        while True:
-            await asyncio.sleep(3600)
+        while not meter.stopping:
+            await asyncio.sleep_ms(200)
     finally:
         t.cancel()
         for s in servers:

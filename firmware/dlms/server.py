@@ -294,7 +294,8 @@ class Association:
         return acse.encode_aare(
             ctx,
             acse.RESULT_ACCEPTED,
-            acse.DIAG_NULL,
+            # HLS: accepted, pending passes 3 and 4 (Green Book 9.2.7.4)
+            acse.DIAG_AUTHENTICATION_REQUIRED if hls else acse.DIAG_NULL,
             responding_ap_title=sec.system_title if ciphered or hls and sec else None,
             mechanism=policy.mechanism,
             auth_value=auth_value,

@@ -10,8 +10,11 @@ dlms.security.counter) and one replay guard per client system title.
 from dlms.security.cipher import SecurityError
 from dlms.security.gcm import Gcm
 
-SUITE_0 = 0  # AES-GCM-128
-SUITE_1 = 1  # AES-GCM-256
+# Security suites (Green Book 9.2.3): the symmetric part of each. Suite 1's
+# ECDH/ECDSA are not offered; it ciphers like suite 0 with its own suite id.
+SUITE_0 = 0  # AES-GCM-128, AES-128 key wrap
+SUITE_1 = 1  # ECDH-ECDSA-AES-GCM-128-SHA-256
+SUITE_2 = 2  # ECDH-ECDSA-AES-GCM-256-SHA-384: AES-GCM-256, AES-256 key wrap
 
 KEY_GLOBAL_UNICAST = 0  # key_id of Security setup global_key_transfer
 KEY_GLOBAL_BROADCAST = 1
@@ -80,7 +83,7 @@ class SecurityContext:
         self.on_change = on_change  # called after a key change (to persist keys)
 
     def key_length(self):
-        return 32 if self.suite == SUITE_1 else 16
+        return 32 if self.suite == SUITE_2 else 16
 
     def set_key(self, key_id, key):
         key = bytes(key)
