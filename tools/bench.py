@@ -150,8 +150,10 @@ def session(entries, heap, use_mpy=True, secure=False):
 
 
 def sessions(rows, figures):
-    small = session(100, "256K")
-    big = session(1000, "256K")
+    small = session(100, "1M")
+    big = session(1000, "1M")
+    small = small if small and small["ok"] else None
+    big = big if big and big["ok"] else None
     figures["session"] = {"100": small, "1000": big}
     if small and big:
         code = small["heap_code"]
@@ -187,7 +189,8 @@ def sessions(rows, figures):
                 "%+d bytes vs 100" % (big["heap_peak"] - small["heap_peak"]),
             )
         )
-    sec = session(1000, "256K", secure=True)
+    sec = session(1000, "1M", secure=True)
+    sec = sec if sec and sec["ok"] else None
     figures["session"]["ciphered_1000"] = sec
     if sec:
         rows.append(
@@ -199,7 +202,7 @@ def sessions(rows, figures):
             )
         )
     fit = None
-    for k in (64, 128, 160, 176, 192, 208, 224, 256, 320):
+    for k in (64, 128, 192, 256, 288, 320, 352, 384, 448, 512):
         st = session(1000, "%dK" % k)
         if st and st["ok"]:
             fit = k

@@ -346,6 +346,27 @@ class Association:
         resp_info = None
         if info is not None:
             resp_info = acse.encode_initiate_response(self.conformance, self.server.max_pdu)
+            sec = self.server.security
+            if self.ciphered and info[:1] == bytes((cipher.GLO_INITIATE_REQUEST,)):
+                # a protected release (Green Book 9.4.4): the answer in kind
+                try:
+                    _, _, _, content = cipher.unwrap(info)
+                    sc, ic, _ = cipher.unprotect(sec.gcm(), self.client_title, sec.ak, content)
+                    if not sec.guard(self.client_title).check_and_accept(ic):
+                        raise cipher.SecurityError("replayed RLRQ")
+                    content = cipher.protect(
+                        sec.gcm(),
+                        (sc & 0x30) | sec.suite,
+                        sec.system_title,
+                        sec.next_ic(),
+                        sec.ak,
+                        resp_info,
+                    )
+                    resp_info = cipher.wrap(cipher.FORM_GLO, acse.INITIATE_RESPONSE, content)
+                except (DecodeError, cipher.SecurityError) as e:
+                    log.warning("client %d: protected RLRQ not verified: %s", self.client_sap, e)
+                    resp_info = None
+        self.ciphered = False
         return acse.encode_rlre(0, resp_info)
 
     # -- services ---------------------------------------------------------------
