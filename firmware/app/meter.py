@@ -97,8 +97,8 @@ def security_context(cfg, store=None):
 
         counter = InvocationCounter(store, "ic.server", s["counter_stride"])
 
-        def guard_factory(title):
-            return ReplayGuard(store, "ic.c." + "".join("%02x" % b for b in title))
+        def guard_factory(name):
+            return ReplayGuard(store, "ic.c." + name)
 
         keys.update(_load_keys(store))
     ctx = SecurityContext(

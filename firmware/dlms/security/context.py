@@ -4,7 +4,10 @@ One ``SecurityContext`` per server (the Security setup object shows and
 changes it): the global unicast encryption key EK, the broadcast key, the
 authentication key AK, the master key KEK (key transfer), the server system
 title, the server's invocation counter (never repeated, never rolled back:
-dlms.security.counter) and one replay guard per client system title.
+dlms.security.counter) and one replay guard per client system title and
+global unicast key: ``guard_factory(name)`` makes it, named after both, so a
+new key starts every client's series afresh and an old key's record stays
+with the old key.
 """
 
 from dlms.security.cipher import SecurityError
@@ -78,7 +81,7 @@ class SecurityContext:
         if bk is not None:
             self.set_key(KEY_GLOBAL_BROADCAST, bk)
         self.counter = counter or MemoryCounter()
-        self.guard_factory = guard_factory or (lambda title: MemoryReplayGuard())
+        self.guard_factory = guard_factory or (lambda name: MemoryReplayGuard())
         self._guards = {}
         self.on_change = on_change  # called after a key change (to persist keys)
 
@@ -101,8 +104,7 @@ class SecurityContext:
             self.on_change(self)
         if key_id == KEY_GLOBAL_UNICAST:
             self.counter.reset()
-            for g in self._guards.values():
-                g.reset()
+            self._guards = {}  # guards are per key: the new key's start empty
 
     def gcm(self, key_id=KEY_GLOBAL_UNICAST):
         g = self._gcm.get(key_id)
@@ -120,5 +122,10 @@ class SecurityContext:
     def guard(self, client_title):
         g = self._guards.get(client_title)
         if g is None:
-            g = self._guards[client_title] = self.guard_factory(client_title)
+            from dlms.crc import fcs16
+
+            # named after the client and the key (its FCS-16 identifies it)
+            name = "".join("%02x" % b for b in client_title)
+            name += ".%04x" % fcs16(self.keys[KEY_GLOBAL_UNICAST])
+            g = self._guards[client_title] = self.guard_factory(name)
         return g
