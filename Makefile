@@ -27,9 +27,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The simulated meter on the unix MicroPython port, in the foreground until Ctrl-C.
+# The simulated meter on the unix MicroPython port, in the foreground until Ctrl-C
+# (tools/pty_launcher.py creates the optical and RS-485 ptys, then execs it).
 run: $(STAMP)
-	MICROPYPATH=.frozen:firmware:boards/unix $(MPY) -X heapsize=$(HEAP) -m app.main $(ARGS)
+	MICROPYPATH=.frozen:firmware:boards/unix $(PY) -m tools.pty_launcher -- \
+		$(MPY) -X heapsize=$(HEAP) -m app.main $(ARGS)
 
 # One suite, two runtimes: pytest on CPython, then the same modules on the unix
 # port, from source and from the .mpy build (which also cross-compiles the

@@ -52,9 +52,14 @@ LLS_MANAGER = {
 
 class Simulator:
     """``store``: the flash image to use (default: a fresh one in a temp dir;
-    pass the same path again to restart a meter with its flash)."""
+    pass the same path again to restart a meter with its flash).
+    ``serial=True``: start through tools/pty_launcher.py, so the meter also
+    serves its optical port and RS-485 bus on ptys; ``read_endpoints()``
+    then has their paths ("optical", "rs485")."""
 
-    def __init__(self, config=None, heapsize="2M", mpy_dir=None, extra_args=(), store=None):
+    def __init__(
+        self, config=None, heapsize="2M", mpy_dir=None, extra_args=(), store=None, serial=False
+    ):
         self.wrapper_port, self.hdlc_port = free_ports(2)
         self.tmp = tempfile.mkdtemp(prefix="sim-")
         self.store = store or os.path.join(self.tmp, "store.img")
@@ -79,6 +84,8 @@ class Simulator:
             json.dump(config, f)
         args += ["--config", path]
         args += list(extra_args)
+        if serial:
+            args = [sys.executable, "-m", "tools.pty_launcher", "--"] + args
         env = dict(os.environ)
         code = mpy_dir or os.path.join(ROOT, "firmware")
         env["MICROPYPATH"] = ".frozen:%s:%s" % (code, os.path.join(ROOT, "boards", "unix"))
@@ -105,6 +112,18 @@ class Simulator:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("simulator did not start: %s" % self.output())
+
+    def read_endpoints(self):
+        """The endpoints file of this run (build/sim/endpoints.json), as a dict."""
+        deadline = time.time() + 5
+        while True:
+            try:
+                with open(self.endpoints) as f:
+                    return json.load(f)
+            except ValueError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)  # being written
 
     def output(self):
         self.log.flush()

@@ -36,6 +36,18 @@ DEFAULTS = {
     },
     "network": {"host": "127.0.0.1", "wrapper_port": 4059, "hdlc_port": 4061},
     "hdlc": {"physical_address": 16, "max_info": 512, "window": 7},
+    # HDLC on serial ports (app.main --pty): the optical port serves this meter
+    # at hdlc.physical_address; the RS-485 bus one meter per address, this one
+    # first, the others simulated neighbours (serial number +1, +2...).
+    # IEC HDLC setup (class 23) attributes 6 and 7: inter-octet time-out
+    # (25 ms) and inactivity time-out (120 s, then back to NDM).
+    "serial": {
+        "baudrate": 9600,
+        "inter_octet_ms": 25,
+        "inactivity_s": 120,
+        "optical": {"enabled": True},
+        "rs485": {"enabled": True, "addresses": [16, 17]},
+    },
     "max_pdu": 1024,
     "max_associations": 8,
     "clients": [
@@ -123,6 +135,30 @@ def unhex(v):
         raise ValueError("not hex")
 
 
+BAUDRATES = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+
+
+def _serial(cfg):
+    s = cfg["serial"]
+    if s["baudrate"] not in BAUDRATES:
+        raise ConfigError(
+            "serial.baudrate: must be one of %s" % ", ".join(str(b) for b in BAUDRATES)
+        )
+    _int(cfg, "serial.inter_octet_ms", 20, 6000)
+    _int(cfg, "serial.inactivity_s", 1, 65535)
+    for port in ("optical", "rs485"):
+        if not isinstance(s[port]["enabled"], bool):
+            raise ConfigError("serial.%s.enabled: must be true or false" % port)
+    addresses = s["rs485"]["addresses"]
+    if not isinstance(addresses, list) or not 1 <= len(addresses) <= 8:
+        raise ConfigError("serial.rs485.addresses: must be a list of 1 to 8 addresses")
+    for i, a in enumerate(addresses):
+        if isinstance(a, bool) or not isinstance(a, int) or not 16 <= a <= 0x3FFD:
+            raise ConfigError("serial.rs485.addresses[%d]: must be an integer from 16 to 16381" % i)
+        if a in addresses[:i]:
+            raise ConfigError("serial.rs485.addresses[%d]: %d is there twice" % (i, a))
+
+
 def validate(cfg):
     """Check every field; returns cfg. Raises ConfigError naming the field."""
     ident = cfg["identity"]
@@ -135,6 +171,7 @@ def validate(cfg):
     _int(cfg, "hdlc.physical_address", 16, 0x3FFD)
     _int(cfg, "hdlc.max_info", 32, 2030)
     _int(cfg, "hdlc.window", 1, 7)
+    _serial(cfg)
     _int(cfg, "max_pdu", 64, 65535)
     _int(cfg, "max_associations", 1, 64)
     _int(cfg, "clock.time_zone", -720, 720)

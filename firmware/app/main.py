@@ -5,7 +5,9 @@ HDLC over TCP (port 4061), in the foreground until Ctrl-C. Options:
 ``--config FILE`` (JSON over the defaults of app/config.py),
 ``--wrapper-port N``, ``--hdlc-port N``, ``--host H``,
 ``--endpoints FILE`` (where to write the endpoints as JSON, default
-build/sim/endpoints.json), ``--quiet``, ``--stats`` (heap figures on exit).
+build/sim/endpoints.json), ``--quiet``, ``--stats`` (heap figures on exit),
+``--pty NAME=FD:PATH`` (a serial port, ``optical`` or ``rs485``: the master
+fd of a pty and its slave's path, given by tools/pty_launcher.py).
 """
 
 import asyncio
@@ -17,16 +19,19 @@ import log
 from compat import mem_alloc, mem_free, ticks_ms
 from dlms.hdlc_link import HdlcServerLink
 from dlms.wrapper_link import WrapperServerLink
+from hal.uart import line_text
 
 from app import config as configuration
 from app.meter import build_meter
 
 _READ = 1024
+_BUS_ROUNDS = 4  # meters answering what they hear of each other, at most
 
 
 class Endpoints:
     def __init__(self):
         self.d = {}
+        self.path = None
 
     def write(self, path):
         if not path:
@@ -108,6 +113,7 @@ class Meter:
         self.max_connections = cfg["max_associations"]
         self.stats = Stats(code) if stats else None
         self.links = []  # the sans-IO links of the open connections
+        self.neighbours = []  # the other meters' models on the RS-485 bus
         self.stopping = False
 
     def admit(self, kind):
@@ -179,9 +185,130 @@ async def tick(meter):
         for link in meter.links:
             link.poll(now)
         meter.model.tick()
+        for m in meter.neighbours:
+            m.tick()
 
 
-async def run(meter, host, wrapper_port, hdlc_port, endpoints_path, ready=None):
+# -- serial ports: HDLC over hal.uart -------------------------------------------------
+
+
+def neighbour_config(cfg, index, address):
+    """A simulated neighbour on the RS-485 bus: this meter's configuration
+    with the serial number plus ``index``, its own name and flash image."""
+    c = dict(cfg)
+    ident = dict(cfg["identity"])
+    s = ident["serial"]
+    s = ("0" * len(s) + str(int(s) + index))[-len(s) :] if s.isdigit() else "%s-%d" % (s, address)
+    ident["serial"] = s
+    ident["logical_device_name"] = ident["manufacturer"] + ("0" * 13 + s)[-13:]
+    c["identity"] = ident
+    store = dict(cfg["store"])
+    path = store["path"]
+    if path:
+        if "." in path.rsplit("/", 1)[-1]:
+            head, ext = path.rsplit(".", 1)
+            store["path"] = "%s-%d.%s" % (head, address, ext)
+        else:
+            store["path"] = "%s-%d" % (path, address)
+    c["store"] = store
+    return c
+
+
+def serial_ports(meter, ptys, endpoints):
+    """The ports of ``--pty NAME=FD:PATH`` (hal.uart_unix) with their HDLC
+    server links: the optical port serves this meter, the RS-485 bus one meter
+    per configured address (this one first, then simulated neighbours).
+    Returns [(port, links)] and records each port in ``endpoints.d``."""
+    from hal.uart_unix import PtyUart
+
+    cfg = meter.cfg
+    scfg = cfg["serial"]
+    h = cfg["hdlc"]
+    ep = endpoints.path or ""
+    where = ep.rsplit("/", 1)[0] if "/" in ep else "."
+    if ep:
+        _makedirs(where)
+    ports = []
+    for spec in ptys:
+        name, _, rest = spec.partition("=")
+        fd, _, path = rest.partition(":")
+        if name not in ("optical", "rs485") or not scfg[name]["enabled"]:
+            log.warning("serial port %s not served", name)
+            continue
+        record = "%s/%s.line" % (where, name) if ep else None
+        port = PtyUart(name, int(fd), path, record, (scfg["baudrate"], 8, None, 1))
+        if name == "optical":
+            addresses = [h["physical_address"]]
+        else:
+            addresses = scfg["rs485"]["addresses"]
+        links = []
+        for i, a in enumerate(addresses):
+            server = meter.server
+            if i:
+                ncfg = neighbour_config(cfg, i, a)
+                model = build_meter(ncfg, store=open_flash(ncfg["store"]))
+                meter.neighbours.append(model)
+                server = model.server
+            links.append(
+                HdlcServerLink(
+                    server,
+                    a,
+                    h["max_info"],
+                    h["window"],
+                    inactivity_ms=scfg["inactivity_s"] * 1000,
+                    inter_octet_ms=scfg["inter_octet_ms"],
+                )
+            )
+        ports.append((port, links))
+        e = {"path": path, "line_log": record}
+        if name == "optical":
+            e["address"] = addresses[0]
+        else:
+            e["addresses"] = list(addresses)
+        endpoints.d[name] = e
+    return ports
+
+
+async def serve_port(meter, port, links):
+    """A serial port and its HDLC server links, one per physical address on a
+    multi-drop bus. Every octet goes to every link and each answers only its
+    own address (dlms.hdlc_link); what one meter sends the others hear, as on
+    a real RS-485 pair. A link's time-outs are polled just before new octets
+    go in, so the inter-octet gap is measured when it ends (and by tick())."""
+    meter.links.extend(links)
+    try:
+        while not meter.stopping:
+            data = await port.read(_READ)
+            now = ticks_ms()
+            for link in links:
+                link.poll(now)
+                link.receive_data(data, now)
+            for _ in range(_BUS_ROUNDS):
+                sent = False
+                for link in links:
+                    out = link.data_to_send()
+                    if not out:
+                        continue
+                    sent = True
+                    for other in links:
+                        if other is not link:
+                            other.receive_data(out, now)
+                    await port.write(out)
+                if not sent:
+                    break
+            if meter.stats:
+                meter.stats.sample()
+    except OSError as e:
+        log.warning("serial port %s failed: %r", port.name, e)
+    except KeyboardInterrupt:
+        meter.stopping = True
+    finally:
+        for link in links:
+            meter.links.remove(link)
+            link.close()
+
+
+async def run(meter, host, wrapper_port, hdlc_port, endpoints_path, ready=None, ptys=()):
     ends = Endpoints()
     servers = []
     servers.append(
@@ -192,20 +319,27 @@ async def run(meter, host, wrapper_port, hdlc_port, endpoints_path, ready=None):
         await asyncio.start_server(lambda r, w: serve_hdlc(meter, r, w), host, hdlc_port)
     )
     ends.d["hdlc_tcp"] = {"host": host, "port": hdlc_port}
+    ends.path = endpoints_path
+    ports = serial_ports(meter, ptys, ends)
     ends.write(endpoints_path)
-    print_banner(meter, host, wrapper_port, hdlc_port)
+    print_banner(meter, host, wrapper_port, hdlc_port, ports)
     t = asyncio.create_task(tick(meter))
+    serial = [asyncio.create_task(serve_port(meter, p, links)) for p, links in ports]
     try:
         while not meter.stopping:
             await asyncio.sleep_ms(200)
     finally:
         t.cancel()
+        for task in serial:
+            task.cancel()
+        for p, _ in ports:
+            p.close()
         for s in servers:
             s.close()
             await s.wait_closed()
 
 
-def print_banner(meter, host, wport, hport):
+def print_banner(meter, host, wport, hport, ports=()):
     cfg = meter.cfg
     lines = [
         "Simulated meter %s running (MicroPython DLMS/COSEM)"
@@ -219,8 +353,21 @@ def print_banner(meter, host, wport, hport):
             cfg["hdlc"]["physical_address"],
             ", %d = gas" % cfg["gas"]["sap"] if cfg["gas"]["enabled"] else "",
         ),
-        "  clients:",
     ]
+    for port, links in ports:
+        what = "%s  HDLC, %s" % (port.path, line_text(port.line))
+        if port.name == "optical":
+            lines.append(
+                "  optical      %s, physical address %d" % (what, links[0].physical_address)
+            )
+        else:
+            lines.append(
+                "  RS-485 bus   %s, meters at physical addresses %s"
+                % (what, ", ".join(str(k.physical_address) for k in links))
+            )
+    if not ports:
+        lines.append("  serial ports: none (start through python -m tools.pty_launcher)")
+    lines.append("  clients:")
     for c in cfg["clients"]:
         auth = c["authentication"]
         if auth == "lls":
@@ -240,6 +387,7 @@ def parse_args(argv):
         "endpoints": "build/sim/endpoints.json",
         "quiet": False,
         "stats": False,
+        "pty": [],
     }
     i = 0
     while i < len(argv):
@@ -251,13 +399,16 @@ def parse_args(argv):
         if not a.startswith("--") or i + 1 >= len(argv):
             raise SystemExit(
                 "usage: app.main [--config FILE] [--host H] [--wrapper-port N] "
-                "[--hdlc-port N] [--endpoints FILE] [--quiet] [--stats]"
+                "[--hdlc-port N] [--endpoints FILE] [--quiet] [--stats] [--pty NAME=FD:PATH]"
             )
         key = a[2:].replace("-", "_")
         if key not in opts:
             raise SystemExit("unknown option %s" % a)
         v = argv[i + 1]
-        opts[key] = int(v) if key.endswith("port") else v
+        if key == "pty":
+            opts["pty"].append(v)
+        else:
+            opts[key] = int(v) if key.endswith("port") else v
         i += 2
     return opts
 
@@ -280,7 +431,7 @@ def main(argv=None):
     hport = opts["hdlc_port"] if opts["hdlc_port"] is not None else net["hdlc_port"]
     meter = Meter(cfg, opts["stats"])
     try:
-        asyncio.run(run(meter, host, wport, hport, opts["endpoints"]))
+        asyncio.run(run(meter, host, wport, hport, opts["endpoints"], ptys=opts["pty"]))
     except KeyboardInterrupt:
         pass
     if meter.stats:

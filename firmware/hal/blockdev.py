@@ -270,6 +270,9 @@ class _Lfs:
     def open(self, path, mode="r"):
         return _LfsFile(self, self.call(self._lfs.file_open, path, mode))
 
+    def mkdir(self, path):
+        self.call(self._lfs.mkdir, path)
+
 
 class _LfsFile:
     def __init__(self, fs, fh):
@@ -282,8 +285,19 @@ class _LfsFile:
             n = self._fs.call(lfs.file_size, self._fh)
         return self._fs.call(lfs.file_read, self._fh, n)
 
+    def readinto(self, buf):
+        data = self._fs.call(self._fs._lfs.file_read, self._fh, len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
     def write(self, data):
         return self._fs.call(self._fs._lfs.file_write, self._fh, bytes(data))
+
+    def seek(self, offset, whence=0):
+        return self._fs.call(self._fs._lfs.file_seek, self._fh, offset, whence)
+
+    def tell(self):
+        return self._fs.call(self._fs._lfs.file_tell, self._fh)
 
     def close(self):
         fh, self._fh = self._fh, None
