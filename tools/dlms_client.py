@@ -158,7 +158,13 @@ def connect(a):
             general=a.general,
             ic=_load_ic(a),
         )
-    if a.hdlc:
+    if a.serial:
+        from tools.serial_transport import SerialHdlcTransport
+
+        t = SerialHdlcTransport(
+            a.serial, a.baud, a.client, a.server, a.physical, a.address_size, timeout=a.timeout
+        )
+    elif a.hdlc:
         t = HdlcTransport(
             a.host,
             a.port or 4061,
@@ -188,6 +194,8 @@ def main(argv=None):
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="4059 (wrapper) or 4061 (--hdlc)")
     p.add_argument("--hdlc", action="store_true", help="HDLC over TCP instead of the wrapper")
+    p.add_argument("--serial", default=None, help="HDLC on a serial port (e.g. a pty of make run)")
+    p.add_argument("--baud", type=int, default=9600)
     p.add_argument("--client", type=int, default=16, help="client SAP (16 public)")
     p.add_argument("--server", type=int, default=1, help="server SAP / logical device")
     p.add_argument("--physical", type=int, default=16, help="HDLC physical address")

@@ -25,7 +25,6 @@ from app import config as configuration
 from app.meter import build_meter
 
 _READ = 1024
-_BUS_ROUNDS = 4  # meters answering what they hear of each other, at most
 
 
 class Endpoints:
@@ -283,19 +282,14 @@ async def serve_port(meter, port, links):
             for link in links:
                 link.poll(now)
                 link.receive_data(data, now)
-            for _ in range(_BUS_ROUNDS):
-                sent = False
-                for link in links:
-                    out = link.data_to_send()
-                    if not out:
-                        continue
-                    sent = True
+            for link in links:
+                out = link.data_to_send()
+                if out:
+                    # the other meters hear it too (and ignore a server's frame)
                     for other in links:
                         if other is not link:
                             other.receive_data(out, now)
                     await port.write(out)
-                if not sent:
-                    break
             if meter.stats:
                 meter.stats.sample()
     except OSError as e:

@@ -81,6 +81,11 @@ class HdlcServerLink:
             f = self.framer.next_frame()
             if f is None:
                 break
+            # A frame from a server (source longer than one octet: another
+            # meter answering its client on a shared bus) or for another
+            # physical address is none of ours, and does not keep us awake.
+            if f.src[2] != 1 or not self._ours(f.dest):
+                continue
             if now_ms is not None:
                 self._last_rx = now_ms
             try:
@@ -131,8 +136,6 @@ class HdlcServerLink:
         return lower == self.physical_address or broadcast
 
     def _frame_in(self, f):
-        if not self._ours(f.dest):
-            return  # another meter on the bus
         upper, lower, size = f.dest
         client = f.src[0]
         broadcast = upper == hdlc.ALL_STATION or (size == 2 and lower == hdlc.ALL_STATION)
