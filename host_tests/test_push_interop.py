@@ -676,7 +676,6 @@ def push_config(port, **kw):
     return cfg
 
 
-@pytest.mark.skip(reason="needs integration in app/meter.py")
 class TestSimulator:
     def test_gurux_reads_writes_and_pushes(self, listener):
         with Simulator(push_config(listener.port)) as sim:

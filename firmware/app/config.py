@@ -73,6 +73,21 @@ DEFAULTS = {
     "load_profile": {"period": 900, "entries": 2880},
     "event_log": {"entries": 100},
     "gas": {"enabled": True, "sap": 2, "logical_device_name": "MPYGAS0000000001"},
+    # Push setup 0.0.25.9.0.255 (app.push): DATA-NOTIFICATIONs over the TCP
+    # wrapper to destination (host:port), wPort 1 -> client_wport, every
+    # `period` s (0: only when asked: push method, events if on_events),
+    # protected as `security` says (the words of clients[].security).
+    "push": {
+        "enabled": False,
+        "destination": "127.0.0.1:4063",
+        "client_wport": 16,
+        "period": 0,
+        "on_events": False,
+        "randomisation_start_interval": 0,
+        "number_of_retries": 3,
+        "repetition_delay": 10,
+        "security": "none",
+    },
 }
 
 
@@ -159,6 +174,27 @@ def _serial(cfg):
             raise ConfigError("serial.rs485.addresses[%d]: %d is there twice" % (i, a))
 
 
+def _push(cfg):
+    from cosem.push import parse_destination
+
+    p = cfg["push"]
+    for k in ("enabled", "on_events"):
+        if not isinstance(p[k], bool):
+            raise ConfigError("push.%s: must be true or false" % k)
+    _text(p["destination"], "push.destination", 3, 64)
+    try:
+        parse_destination(p["destination"])
+    except ValueError:
+        raise ConfigError("push.destination: must be host:port or [v6 address]:port")
+    _int(cfg, "push.client_wport", 1, 0xFFFF)
+    _int(cfg, "push.period", 0, 31 * 86400)
+    _int(cfg, "push.randomisation_start_interval", 0, 0xFFFF)
+    _int(cfg, "push.number_of_retries", 0, 255)
+    _int(cfg, "push.repetition_delay", 0, 0xFFFF)
+    if p["security"] not in SECURITY:
+        raise ConfigError("push.security: must be one of %s" % ", ".join(sorted(SECURITY)))
+
+
 def validate(cfg):
     """Check every field; returns cfg. Raises ConfigError naming the field."""
     ident = cfg["identity"]
@@ -228,6 +264,7 @@ def validate(cfg):
     _int(cfg, "store.blocks", 16, 100000)
     if cfg["gas"]["enabled"] and cfg["gas"]["sap"] == 1:
         raise ConfigError("gas.sap: 1 is the management logical device")
+    _push(cfg)
     return cfg
 
 

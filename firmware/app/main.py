@@ -114,6 +114,14 @@ class Meter:
         self.links = []  # the sans-IO links of the open connections
         self.neighbours = []  # the other meters' models on the RS-485 bus
         self.stopping = False
+        self.push = None  # app.push.PushSender, with pushing configured
+        if cfg["push"]["enabled"]:
+            from app.push import PushSender
+
+            self.push = PushSender.from_config(self.model, cfg["push"], self.stop)
+
+    def stop(self):
+        self.stopping = True
 
     def admit(self, kind):
         if self.connections >= self.max_connections:
@@ -318,12 +326,15 @@ async def run(meter, host, wrapper_port, hdlc_port, endpoints_path, ready=None, 
     ends.write(endpoints_path)
     print_banner(meter, host, wrapper_port, hdlc_port, ports)
     t = asyncio.create_task(tick(meter))
+    pusher = asyncio.create_task(meter.push.run()) if meter.push else None
     serial = [asyncio.create_task(serve_port(meter, p, links)) for p, links in ports]
     try:
         while not meter.stopping:
             await asyncio.sleep_ms(200)
     finally:
         t.cancel()
+        if pusher:
+            pusher.cancel()
         for task in serial:
             task.cancel()
         for p, _ in ports:

@@ -45,10 +45,15 @@ class Model:
         self.clock = clock
         self.event_log = event_log
         self.event_code = event_code
+        self.pushes = []  # cosem.push.PushSetup objects (app.push sends them)
+        self.push_on_events = False
 
     def event(self, code):
         self.event_code.value = (axdr.UNSIGNED, code)
         self.event_log.capture()
+        if self.push_on_events:
+            for p in self.pushes:
+                p.request()
 
     def tick(self):
         pass
@@ -78,10 +83,11 @@ def security_context(cfg, store=None):
     clients' last accepted counters persist across reboots and power cuts."""
     from app.config import unhex
 
+    push = cfg["push"]
     if not any(
         c.get("security", "none") != "none" or c["authentication"] in ("hls-gmac", "hls-sha256")
         for c in cfg["clients"]
-    ):
+    ) and not (push["enabled"] and push["security"] != "none"):
         return None
     from dlms.security.context import SecurityContext
 
@@ -306,6 +312,11 @@ def build_meter(cfg, hal_clock=None, store=None):
         from cosem.security_setup import SecuritySetup
 
         add(SecuritySetup("0.0.43.0.0.255", security))
+    pushes = []
+    if cfg["push"]["enabled"]:
+        from app.push import add_push_setup
+
+        pushes.append(add_push_setup(mgmt, clock, cfg["push"]))
     _associations(mgmt, policies)
 
     gas = cfg["gas"]
@@ -336,5 +347,7 @@ def build_meter(cfg, hal_clock=None, store=None):
         lls_guard=LlsGuard(store),
     )
     model = Model(server, clock, event_log, event_code)
+    model.pushes = pushes
+    model.push_on_events = cfg["push"]["on_events"]
     model.event(EVENT_POWER_UP)
     return model
