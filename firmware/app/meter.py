@@ -5,6 +5,7 @@ the IDIS/DSMR habits head-ends expect) and read their values from
 ``app.sim``: the same model serves a real meter with other providers.
 """
 
+import log
 from cosem.association import AssociationLN
 from cosem.base import LogicalDevice
 from cosem.clock import Clock
@@ -55,8 +56,24 @@ class Model:
             for p in self.pushes:
                 p.request()
 
-    def tick(self):
-        pass
+    periodic = ()  # profiles captured on their capture_period (flash-backed)
+
+    def tick(self, now=None):
+        """Capture the periodic profiles at each period boundary (UTC)."""
+        if now is None:
+            now = self.clock.now()
+        for p in self.periodic:
+            period = p.capture_period
+            if not period:
+                continue
+            b = now - now % period
+            src = p.source
+            last = src.time(src.count() - 1) if src.count() else -1
+            if b > last:
+                try:
+                    p.capture(b)
+                except (OSError, ValueError) as e:
+                    log.error("capture of %r failed: %r", p, e)
 
 
 def _policies(cfg):
@@ -295,15 +312,44 @@ def build_meter(cfg, hal_clock=None, store=None):
             capture_period=lp["period"],
         )
     )
-    # Standard event log: clock and event code, in a RAM ring
-    event_code = Data("0.0.96.11.0.255", (axdr.UNSIGNED, 0), writable=())
-    add(event_code)
-    event_log = add(
+    # Event logs (standard, fraud, disconnector, power quality; DSMR 5 numbering):
+    # clock and event code, in flash when there is a store, else in RAM.
+    n = cfg["event_log"]["entries"]
+
+    def ring(name, entries, record_size):
+        if store is None:
+            return RingSource(entries)
+        from cosem.flash_ring import FlashRingSource
+
+        return FlashRingSource(store, name, entries, record_size)
+
+    logs = []
+    for e in (0, 1, 2, 5):
+        code = add(Data("0.0.96.11.%d.255" % e, (axdr.UNSIGNED, 0), writable=()))
+        log_obj = add(
+            ProfileGeneric(
+                "0.0.99.98.%d.255" % e,
+                ring("ev%d" % e, n, 32),
+                [(clock, 2), (code, 2)],
+                capture_period=0,
+                clock=hal_clock,
+            )
+        )
+        logs.append((code, log_obj))
+    event_code, event_log = logs[0]
+    # Daily billing values, captured at each UTC midnight (in flash with a store)
+    daily = add(
         ProfileGeneric(
-            "0.0.99.98.0.255",
-            RingSource(cfg["event_log"]["entries"]),
-            [(clock, 2), (event_code, 2)],
-            capture_period=0,
+            "1.0.98.1.0.255",
+            ring("daily", cfg["daily_profile"]["entries"], 48),
+            [
+                (clock, 2),
+                (find(obis.parse("1.0.1.8.1.255")), 2),
+                (find(obis.parse("1.0.1.8.2.255")), 2),
+                (find(obis.parse("1.0.2.8.1.255")), 2),
+                (find(obis.parse("1.0.2.8.2.255")), 2),
+            ],
+            capture_period=86400,
             clock=hal_clock,
         )
     )
@@ -347,6 +393,7 @@ def build_meter(cfg, hal_clock=None, store=None):
         lls_guard=LlsGuard(store),
     )
     model = Model(server, clock, event_log, event_code)
+    model.periodic = (daily,)
     model.pushes = pushes
     model.push_on_events = cfg["push"]["on_events"]
     model.event(EVENT_POWER_UP)

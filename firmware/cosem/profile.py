@@ -9,9 +9,11 @@ object with these methods (entries are numbered 0 = oldest, FIFO order):
 - ``limit()``: profile_entries, the most entries kept.
 - ``time(i)``: the capture time of entry ``i``, UTC seconds. Non-decreasing
   in ``i``; range selection bisects on it, so the rows need not be decoded.
-- ``rows(first, last)``: an iterator over entries ``first..last`` (both
-  included, ``0 <= first``, ``last < count()``; nothing if first > last),
-  each a list of typed data, one per capture object. The state it reads is
+- ``rows(first, last, reverse=False)``: an iterator over entries
+  ``first..last`` (both included, ``0 <= first``, ``last < count()``;
+  nothing if first > last), oldest first, or newest first with ``reverse``
+  (sort_method lifo), each a list of typed data, one per capture object.
+  The state it reads is
   taken when rows() is called, so later captures do not change how many
   rows a transfer in progress yields.
 - ``append(row, t)``: store a captured row taken at UTC ``t``; the oldest
@@ -33,6 +35,7 @@ from dlms.xdlms import OBJECT_UNDEFINED
 from micropython import const
 
 from cosem.base import (
+    HARDWARE_FAULT,
     OBJECT_UNAVAILABLE,
     OTHER_REASON,
     READ_WRITE_DENIED,
@@ -44,7 +47,8 @@ from cosem.base import (
 )
 from cosem.clock import Clock, month_days
 
-SORT_FIFO = const(1)  # sort_method fifo: the only one kept
+SORT_FIFO = const(1)  # sort_method fifo: the oldest entry first
+SORT_LIFO = const(2)  # sort_method lifo: the newest entry first
 
 _UINTS = (
     axdr.UNSIGNED,
@@ -80,12 +84,12 @@ class RingSource:
     def time(self, i):
         return self._times[(self._start + i) % self._limit]
 
-    def rows(self, first, last):
-        return self._gen(self._start, self._limit, first, last)
+    def rows(self, first, last, reverse=False):
+        return self._gen(self._start, self._limit, first, last, reverse)
 
-    def _gen(self, start, lim, first, last):
+    def _gen(self, start, lim, first, last, reverse):
         slots = self._rows
-        for i in range(first, last + 1):
+        for i in range(last, first - 1, -1) if reverse else range(first, last + 1):
             yield slots[(start + i) % lim]
 
     def append(self, row, t):
@@ -150,13 +154,13 @@ class SimulatedSource:
     def time(self, i):
         return self._newest() - (self.count() - 1 - i) * self.period
 
-    def rows(self, first, last):
-        return self._gen(self.time(0), first, last)
+    def rows(self, first, last, reverse=False):
+        return self._gen(self.time(0), first, last, reverse)
 
-    def _gen(self, t0, first, last):
+    def _gen(self, t0, first, last, reverse):
         p = self.period
         row_at = self.row_at
-        for i in range(first, last + 1):
+        for i in range(last, first - 1, -1) if reverse else range(first, last + 1):
             yield row_at(t0 + i * p)
 
     def append(self, row, t):
@@ -239,7 +243,9 @@ def _bound(data, clock, upper):
 class ProfileGeneric(CosemObject):
     """``capture_objects``: (object, attribute_index[, data_index]) tuples.
     ``clock``: a hal clock for captures without a time given; else the
-    server's clock, else the clock of a Clock column."""
+    server's clock, else the clock of a Clock column. ``sort_method``:
+    SORT_FIFO (oldest first) or SORT_LIFO (newest first); either way the
+    oldest entry goes when the buffer is full."""
 
     CLASS_ID = 7
     VERSION = 1
@@ -257,8 +263,20 @@ class ProfileGeneric(CosemObject):
     METHODS = ("reset", "capture")
     SELECTORS = {2: (1, 2)}  # range_descriptor, entry_descriptor
 
-    def __init__(self, ln, source, capture_objects=(), capture_period=0, clock=None, public=False):
+    def __init__(
+        self,
+        ln,
+        source,
+        capture_objects=(),
+        capture_period=0,
+        clock=None,
+        public=False,
+        sort_method=SORT_FIFO,
+    ):
         super().__init__(ln, public)
+        if sort_method not in (SORT_FIFO, SORT_LIFO):
+            raise ValueError("sort_method %r" % (sort_method,))
+        self.sort_method = sort_method
         self.source = source
         self.columns = [(c[0], c[1], c[2] if len(c) > 2 else 0) for c in capture_objects]
         self.capture_period = capture_period  # seconds, 0: captured on events
@@ -307,13 +325,15 @@ class ProfileGeneric(CosemObject):
     # -- the buffer -----------------------------------------------------------
 
     def _stream(self, first, last, cols):
+        # first..last index the source (oldest first); lifo sends them reversed
         n = last - first + 1 if last >= first else 0
         src = self.source
+        lifo = self.sort_method == SORT_LIFO
 
         def items():
             if not n:
                 return
-            for row in src.rows(first, last):
+            for row in src.rows(first, last, True) if lifo else src.rows(first, last):
                 yield (axdr.STRUCTURE, row if cols is None else [row[c] for c in cols])
 
         return ArrayStream(n, items)
@@ -375,6 +395,9 @@ class ProfileGeneric(CosemObject):
                 first, last, cols = self._by_range(params, n)
             elif selector == 2:
                 first, last, cols = self._by_entry(params, n)
+                if self.sort_method == SORT_LIFO:
+                    # entries count in buffer order: entry 1 is the newest
+                    first, last = n - 1 - last, n - 1 - first
             else:
                 raise DataAccessError(OTHER_REASON)
         except (TypeError, ValueError, IndexError, AttributeError):
@@ -409,9 +432,9 @@ class ProfileGeneric(CosemObject):
         if attr == 4:
             return (axdr.DOUBLE_LONG_UNSIGNED, self.capture_period)
         if attr == 5:
-            return (axdr.ENUM, SORT_FIFO)
+            return (axdr.ENUM, self.sort_method)
         if attr == 6:
-            # unsorted (fifo): no sort object, an all-zero definition
+            # sorted by capture (fifo, lifo): no sort object, an all-zero definition
             return (
                 axdr.STRUCTURE,
                 [
@@ -455,6 +478,9 @@ class ProfileGeneric(CosemObject):
             raise DataAccessError(TYPE_UNMATCHED)
         except ValueError:
             raise DataAccessError(READ_WRITE_DENIED)
+        except OSError as e:  # the flash failed: nothing half-done (flash_ring)
+            log.error("%r: flash error %r", self, e)
+            raise DataAccessError(HARDWARE_FAULT)
 
     def action(self, method, data, ctx):
         try:
@@ -466,4 +492,7 @@ class ProfileGeneric(CosemObject):
                 return super().action(method, data, ctx)
         except ValueError:
             raise DataAccessError(READ_WRITE_DENIED)
+        except OSError as e:
+            log.error("%r: flash error %r", self, e)
+            raise DataAccessError(HARDWARE_FAULT)
         return None

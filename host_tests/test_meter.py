@@ -1,0 +1,45 @@
+"""The simulated meter's model: periodic captures on the clock, event logs."""
+
+import unittest
+
+from app import config
+from app.meter import build_meter
+from dlms import obis
+from hal.clock import ManualClock
+
+DAY = 86400
+T0 = 1795000000 - 1795000000 % DAY + 3600  # 01:00 UTC
+
+
+class TestMeterModel(unittest.TestCase):
+    def setUp(self):
+        self.clock = ManualClock(T0)
+        self.model = build_meter(config.load(None), hal_clock=self.clock)
+        self.dev = self.model.server.devices[1]
+
+    def test_daily_profile_captured_once_per_day(self):
+        daily = self.dev.find(obis.parse("1.0.98.1.0.255"))
+        self.model.tick()
+        self.assertEqual(daily.source.count(), 1)  # today's midnight
+        self.clock.advance(3600)
+        self.model.tick()
+        self.assertEqual(daily.source.count(), 1)
+        self.clock.advance(DAY)
+        self.model.tick()
+        self.assertEqual(daily.source.count(), 2)
+        self.assertEqual(daily.source.time(1) - daily.source.time(0), DAY)
+        # columns: clock, T1 and T2 import, T1 and T2 export; rates only grow
+        first = list(daily.source.rows(0, 0))[0]
+        second = list(daily.source.rows(1, 1))[0]
+        self.assertEqual(len(first), 5)
+        for a, b in zip(first[1:], second[1:]):
+            self.assertGreaterEqual(b[1], a[1])
+        self.assertGreater(second[1][1] + second[2][1], first[1][1] + first[2][1])
+
+    def test_power_up_in_the_standard_event_log(self):
+        log = self.dev.find(obis.parse("0.0.99.98.0.255"))
+        self.assertEqual(log.source.count(), 1)
+        row = list(log.source.rows(0, 0))[0]
+        self.assertEqual(row[1][1], 2)  # power up
+        for e in (1, 2, 5):
+            self.assertIsNotNone(self.dev.find(obis.parse("0.0.99.98.%d.255" % e)))
