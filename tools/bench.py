@@ -269,6 +269,36 @@ def gcm(rows, figures):
     )
 
 
+def profile(rows, figures):
+    """Profile buffers in flash: heap while streaming 100 vs 10,000 entries, and
+    flash operations per captured entry (tools/mp/bench_profile.py)."""
+    script = os.path.join(ROOT, "tools", "mp", "bench_profile.py")
+    mp, err = run_json([micropython(), script], MPY_DIR, heap="256K")
+    figures["profile"] = mp
+    if not mp:
+        rows.append(("flash profile", "failed", str(err), ""))
+        return
+    h = mp["heap"]
+    rows.append(
+        (
+            "flash profile: extra heap streaming 100 / 10,000 entries (must be equal)",
+            "%d / %d bytes" % (h["100"]["peak_delta"], h["10000"]["peak_delta"]),
+            "",
+            "%+d bytes" % (h["10000"]["peak_delta"] - h["100"]["peak_delta"]),
+        )
+    )
+    for f in mp["flash"]:
+        rows.append(
+            (
+                "flash profile: programs / erases per captured entry (%d-octet blocks)"
+                % f["block_size"],
+                "%.2f / %.2f" % (f["programs_per_entry"], f["erases_per_entry"]),
+                "",
+                "",
+            )
+        )
+
+
 def get_rate(port, seconds=2.0):
     from dlms import obis
     from dlms.client import Client
@@ -330,6 +360,7 @@ def main():
     codecs(rows, figures)
     heap_codecs(rows, figures)
     gcm(rows, figures)
+    profile(rows, figures)
     sessions(rows, figures)
     requests(rows, figures)
     head = "| figure | MicroPython unix | CPython / baseline | ratio |\n|---|---|---|---|\n"
