@@ -1,7 +1,10 @@
 # runtime: cpython-only -- gurux-dlms and pyserial against the simulator's ptys (a subprocess started through tools/pty_launcher.py)
 # ruff: noqa: E501  (the line above is the runtime marker host_tests/mp_run.py reads)
 """HDLC over serial lines (IEC 62056-46): the simulator's optical port and its
-RS-485 bus with two meters (physical addresses 16 and 17), on ptys.
+RS-485 bus with two meters (physical addresses 16 and 17), on ptys. The
+optical port opens with IEC 62056-21 as a real meter's does: ``mode_e()``
+signs on at 300 Bd 7E1 and selects mode E (HDLC at 9600 Bd 8N1) before
+the HDLC client takes the port; a DISC gives it back to 62056-21.
 
 The meter runs as it ships (``app.main`` under the unix port, started
 through tools/pty_launcher.py so it owns the pty masters); the clients open
@@ -38,6 +41,7 @@ from test_interop_gurux import (
     profile,
     row_times,
 )
+from test_optical_iec import mode_e
 
 from tools.serial_transport import SerialHdlcTransport
 
@@ -94,7 +98,9 @@ class SerialSock:
     """A pyserial port as the socket test_interop_gurux.Session talks to;
     ``wire`` keeps every octet the meters sent."""
 
-    def __init__(self, path, timeout=3):
+    def __init__(self, path, timeout=3, iec=False):
+        if iec:
+            mode_e(path)
         self.ser = serial.Serial(path, 9600, timeout=timeout)
         self.ser.reset_input_buffer()
         self.wire = bytearray()
@@ -120,21 +126,23 @@ class SerialSock:
 class SerialSession(Session):
     """gurux with a two-byte server address (logical device 1, ``physical``)."""
 
-    def __init__(self, path, client_sap, physical, server_sap=1):
+    def __init__(self, path, client_sap, physical, server_sap=1, iec=False):
         auth, password, _ = CLIENTS[client_sap]
         self.link = "hdlc2"
         server = GXDLMSClient.getServerAddress(server_sap, physical, 2)
         self.client = GXDLMSClient(True, client_sap, server, auth, password, InterfaceType.HDLC)
         self.client.serverAddressSize = 2
         self.log = []
-        self.sock = SerialSock(path)
+        self.sock = SerialSock(path, iec=iec)
 
 
 def test_gurux_full_session_on_the_optical_port(sim, ends):
-    """SNRM/UA, AARQ with LLS, the object list, a register, a profile range in
-    segmented frames, release, DISC: a head-end's readout through an IR head."""
+    """The 62056-21 opening to mode E, then SNRM/UA, AARQ with LLS, the object
+    list, a register, a profile range in segmented frames, release, DISC: a
+    head-end's readout through an IR head."""
     assert ends["optical"]["address"] == 16
-    s = SerialSession(ends["optical"]["path"], 17, 16)
+    assert ends["optical"]["protocol"] == "iec62056-21"
+    s = SerialSession(ends["optical"]["path"], 17, 16, iec=True)
     try:
         s.connect()
         ua = frames(s.sock.wire)[0]
@@ -194,7 +202,9 @@ def test_gurux_talks_to_both_meters_on_the_bus_in_turn(sim, ends):
 class Line:
     """Our HDLC client link on a pyserial port, with every octet received kept."""
 
-    def __init__(self, path, physical, client=16, max_info=128, window=1):
+    def __init__(self, path, physical, client=16, max_info=128, window=1, iec=False):
+        if iec:
+            mode_e(path)
         self.ser = serial.Serial(path, 9600, timeout=0.02)
         self.ser.reset_input_buffer()
         self.link = HdlcClientLink(client, 1, physical, 2, max_info, window)
@@ -356,7 +366,7 @@ def test_the_meter_receives_a_window_of_three(ends):
 
 
 def test_line_noise_between_frames(ends):
-    line = Line(ends["optical"]["path"], 16).connect()
+    line = Line(ends["optical"]["path"], 16, iec=True).connect()
     rng = Rng(62056)
     try:
         for i in range(12):
@@ -376,7 +386,7 @@ def test_a_client_that_stops_mid_frame(ends):
     time-out (25 ms, class 23): the start is dropped and the next frame is
     understood. (Without the time-out the meter would wait for the rest its
     length field announced and take the next frame for it.)"""
-    line = Line(ends["optical"]["path"], 16).connect()
+    line = Line(ends["optical"]["path"], 16, iec=True).connect()
     try:
         link = line.link
         c = hdlc.control(hdlc.I_FRAME, link.vr, link.vs)
@@ -391,16 +401,22 @@ def test_a_client_that_stops_mid_frame(ends):
 
 
 def test_the_line_settings_are_recorded(ends):
-    for name in ("optical", "rs485"):
-        with open(ends[name]["line_log"]) as f:
-            assert f.read() == "9600 8N1\n"
+    with open(ends["rs485"]["line_log"]) as f:
+        assert f.read() == "9600 8N1\n"
+    # the optical port: 62056-21 at 300 Bd 7E1, mode E at 9600 8N1 and back
+    with open(ends["optical"]["line_log"]) as f:
+        lines = f.read().splitlines()
+    assert lines[0] == "300 7E1"
+    assert set(lines) == {"300 7E1", "9600 8N1"}
+    assert all(a != b for a, b in zip(lines, lines[1:])), lines
 
 
 def test_inactivity_goes_back_to_ndm_and_the_rate_from_the_config():
     """With inactivity_time_out 1 s (class 23 attribute 7) a connection left
     alone is dropped: an I frame afterwards gets DM. The configured rate is
-    what the pty says before any client sets its own."""
-    cfg = {"serial": {"inactivity_s": 1, "baudrate": 19200}}
+    what the pty says before any client sets its own. (The optical port
+    serves HDLC directly here: protocol "hdlc".)"""
+    cfg = {"serial": {"inactivity_s": 1, "baudrate": 19200, "optical": {"protocol": "hdlc"}}}
     with Simulator(cfg, serial=True) as s:
         e = s.read_endpoints()
         fd = os.open(e["optical"]["path"], os.O_RDWR | os.O_NOCTTY)

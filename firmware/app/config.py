@@ -45,7 +45,34 @@ DEFAULTS = {
         "baudrate": 9600,
         "inter_octet_ms": 25,
         "inactivity_s": 120,
-        "optical": {"enabled": True},
+        # The optical port opens with IEC 62056-21 ("iec62056-21": sign-on at
+        # 300 Bd 7E1, mode C readout of `readout`, programming mode with
+        # `password` (null: off), mode E hands over to HDLC at `baudrate`
+        # 8N1 and back at the end), or serves HDLC directly ("hdlc") at
+        # `baudrate`. `response_ms`: the 62056-21 reaction time t_r.
+        "optical": {
+            "enabled": True,
+            "protocol": "iec62056-21",
+            "password": None,
+            "response_ms": 200,
+            "readout": [
+                "0.0.96.1.0.255",
+                "0.0.1.0.0.255",
+                "1.0.1.8.0.255",
+                "1.0.1.8.1.255",
+                "1.0.1.8.2.255",
+                "1.0.2.8.0.255",
+                "1.0.1.7.0.255",
+                "1.0.2.7.0.255",
+                "1.0.32.7.0.255",
+                "1.0.52.7.0.255",
+                "1.0.72.7.0.255",
+                "1.0.31.7.0.255",
+                "1.0.51.7.0.255",
+                "1.0.71.7.0.255",
+                "1.0.14.7.0.255",
+            ],
+        },
         "rs485": {"enabled": True, "addresses": [16, 17]},
     },
     "max_pdu": 1024,
@@ -68,7 +95,8 @@ DEFAULTS = {
         "master_key": EXAMPLE_MASTER_KEY,
         "counter_stride": 64,
     },
-    "store": {"path": "build/sim/store.img", "blocks": 64},
+    "store": {"path": "build/sim/store.img", "blocks": 256},
+    "daily_profile": {"entries": 400},
     "clock": {"time_zone": -60, "dst": True},
     "load_profile": {"period": 900, "entries": 2880},
     "event_log": {"entries": 100},
@@ -151,6 +179,8 @@ def unhex(v):
 
 
 BAUDRATES = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+PROTOCOLS = ("iec62056-21", "hdlc")
+IEC_BAUDRATES = (300, 600, 1200, 2400, 4800, 9600, 19200)  # 62056-21 Z '0'..'6'
 
 
 def _serial(cfg):
@@ -172,6 +202,40 @@ def _serial(cfg):
             raise ConfigError("serial.rs485.addresses[%d]: must be an integer from 16 to 16381" % i)
         if a in addresses[:i]:
             raise ConfigError("serial.rs485.addresses[%d]: %d is there twice" % (i, a))
+    _optical(cfg)
+
+
+def _optical(cfg):
+    from dlms import obis
+
+    o = cfg["serial"]["optical"]
+    if o["protocol"] not in PROTOCOLS:
+        raise ConfigError("serial.optical.protocol: must be one of %s" % ", ".join(PROTOCOLS))
+    pw = o["password"]
+    if pw is not None:
+        _text(pw, "serial.optical.password", 1, 32)
+        for ch in pw:
+            if not 0x20 < ord(ch) < 0x7F or ch in "()*/!":
+                raise ConfigError(
+                    "serial.optical.password: printable ASCII without spaces or ( ) * / !"
+                )
+    _int(cfg, "serial.optical.response_ms", 20, 1500)
+    codes = o["readout"]
+    if not isinstance(codes, list) or len(codes) > 64:
+        raise ConfigError("serial.optical.readout: must be a list of at most 64 OBIS codes")
+    for i, c in enumerate(codes):
+        try:
+            if not isinstance(c, str):
+                raise ValueError
+            obis.parse(c)
+        except ValueError:
+            raise ConfigError(
+                "serial.optical.readout[%d]: must be an OBIS code (1.0.1.8.0.255)" % i
+            )
+    if o["protocol"] == "iec62056-21" and cfg["serial"]["baudrate"] not in IEC_BAUDRATES:
+        raise ConfigError(
+            "serial.baudrate: mode E on the optical port goes up to 19200 (or protocol hdlc)"
+        )
 
 
 def _push(cfg):
@@ -262,6 +326,7 @@ def validate(cfg):
     _int(cfg, "security.counter_stride", 1, 100000)
     _text(cfg["store"]["path"], "store.path", 0, 200)
     _int(cfg, "store.blocks", 16, 100000)
+    _int(cfg, "daily_profile.entries", 1, 100000)
     if cfg["gas"]["enabled"] and cfg["gas"]["sap"] == 1:
         raise ConfigError("gas.sap: 1 is the management logical device")
     _push(cfg)

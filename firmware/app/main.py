@@ -16,7 +16,7 @@ import json
 import sys
 
 import log
-from compat import mem_alloc, mem_free, ticks_ms
+from compat import mem_alloc, mem_free, ticks_diff, ticks_ms
 from dlms.hdlc_link import HdlcServerLink
 from dlms.wrapper_link import WrapperServerLink
 from hal.uart import line_text
@@ -225,7 +225,9 @@ def serial_ports(meter, ptys, endpoints):
     """The ports of ``--pty NAME=FD:PATH`` (hal.uart_unix) with their HDLC
     server links: the optical port serves this meter, the RS-485 bus one meter
     per configured address (this one first, then simulated neighbours).
-    Returns [(port, links)] and records each port in ``endpoints.d``."""
+    Returns [(port, links, iec)] -- ``iec`` the optical port's IEC 62056-21
+    server (dlms.iec62056_21) when it opens with 62056-21, else None -- and
+    records each port in ``endpoints.d``."""
     from hal.uart_unix import PtyUart
 
     cfg = meter.cfg
@@ -243,7 +245,13 @@ def serial_ports(meter, ptys, endpoints):
             log.warning("serial port %s not served", name)
             continue
         record = "%s/%s.line" % (where, name) if ep else None
-        port = PtyUart(name, int(fd), path, record, (scfg["baudrate"], 8, None, 1))
+        iec = None
+        if name == "optical" and scfg["optical"]["protocol"] == "iec62056-21":
+            iec = optical_iec(meter)
+            line = (iec.idle_rate, 7, _EVEN, 1)
+        else:
+            line = (scfg["baudrate"], 8, None, 1)
+        port = PtyUart(name, int(fd), path, record, line)
         if name == "optical":
             addresses = [h["physical_address"]]
         else:
@@ -266,14 +274,125 @@ def serial_ports(meter, ptys, endpoints):
                     inter_octet_ms=scfg["inter_octet_ms"],
                 )
             )
-        ports.append((port, links))
+        ports.append((port, links, iec))
         e = {"path": path, "line_log": record}
         if name == "optical":
             e["address"] = addresses[0]
+            e["protocol"] = scfg["optical"]["protocol"]
         else:
             e["addresses"] = list(addresses)
         endpoints.d[name] = e
     return ports
+
+
+_EVEN = 0  # hal.uart: parity as machine.UART takes it (None, 0 even, 1 odd)
+_NO_SNRM_MS = 10000  # mode E: back to 62056-21 without an SNRM in this time
+_HDLC_POLL_MS = 5  # mode E: how often the port is looked at (inter-octet 25 ms)
+_IEC_POLL_MS = 50
+
+
+def optical_iec(meter):
+    """The optical port's IEC 62056-21 server: mode C readout of
+    ``serial.optical.readout``, programming mode with its ``password``, mode
+    E to HDLC at ``serial.baudrate``."""
+    from dlms.iec62056_21 import Iec62056Server, ObjectAccess
+
+    cfg = meter.cfg
+    o = cfg["serial"]["optical"]
+    ident = "".join(
+        ch for ch in cfg["identity"]["logical_device_name"] if " " <= ch <= "~" and ch not in "/!\\"
+    )
+    access = ObjectAccess(meter.server.devices[1], o["readout"])
+    return Iec62056Server(
+        ident or "meter",
+        access.readout,
+        password=o["password"],
+        modes="CE",
+        manufacturer=cfg["identity"]["manufacturer"],
+        baud=cfg["serial"]["baudrate"],
+        read=access.read,
+        write=access.write,
+        response_ms=o["response_ms"],
+    )
+
+
+async def serve_optical_iec(meter, port, link, iec):
+    """The optical port as a meter's: IEC 62056-21 at 300 Bd 7E1 (sign-on,
+    readout, programming mode); mode E hands the port to the HDLC link at the
+    agreed rate, 8N1, and back to 62056-21 when the HDLC connection ends (DISC,
+    inactivity) or no SNRM came within 10 s."""
+    from dlms.iec62056_21 import BAUD
+
+    meter.links.append(link)
+    in_hdlc = False
+    had = False
+    since = 0
+    try:
+        while not meter.stopping:
+            data = port.read_now()
+            now = ticks_ms()
+            if in_hdlc:
+                link.poll(now)
+                if data:
+                    link.receive_data(data, now)
+                out = link.data_to_send()
+                if out:
+                    await port.write(out)
+                if link.connected():
+                    had = True
+                elif had or ticks_diff(now, since) > _NO_SNRM_MS:
+                    log.info("optical: HDLC over, back to IEC 62056-21")
+                    link.close()
+                    iec.reset()
+                    in_hdlc = False
+                if data and meter.stats:
+                    meter.stats.sample()
+                rest = b""
+            else:
+                # line by line: what follows a mode E option select in the same
+                # read is already HDLC (a client that sends its SNRM at once)
+                rest = data
+                while rest:
+                    i = rest.find(b"\n")
+                    i = len(rest) if i < 0 else i + 1
+                    iec.receive_data(rest[:i], now)
+                    rest = rest[i:]
+                    if iec.handed_over():
+                        break
+                iec.poll(now)
+            while True:
+                out = iec.data_to_send()
+                if out:
+                    await port.write(out)
+                ev = iec.next_event()
+                if ev is None:
+                    break
+                if ev[0] == BAUD:
+                    port.set_line(ev[1], 7, _EVEN, 1)
+                else:  # MODE_E
+                    port.set_line(ev[1], 8, None, 1)
+                    in_hdlc = True
+                    had = False
+                    since = now
+                    if rest:
+                        link.receive_data(rest, now)
+                        out = link.data_to_send()
+                        if out:
+                            await port.write(out)
+            if not data:
+                if in_hdlc:
+                    wait = _HDLC_POLL_MS
+                else:
+                    wait = iec.wait_ms(ticks_ms())
+                    wait = _IEC_POLL_MS if wait is None else max(1, min(wait, _IEC_POLL_MS))
+                await asyncio.sleep_ms(wait)
+    except OSError as e:
+        log.warning("serial port %s failed: %r", port.name, e)
+    except KeyboardInterrupt:
+        meter.stopping = True
+    finally:
+        meter.links.remove(link)
+        link.close()
 
 
 async def serve_port(meter, port, links):
@@ -327,7 +446,12 @@ async def run(meter, host, wrapper_port, hdlc_port, endpoints_path, ready=None, 
     print_banner(meter, host, wrapper_port, hdlc_port, ports)
     t = asyncio.create_task(tick(meter))
     pusher = asyncio.create_task(meter.push.run()) if meter.push else None
-    serial = [asyncio.create_task(serve_port(meter, p, links)) for p, links in ports]
+    serial = [
+        asyncio.create_task(
+            serve_optical_iec(meter, p, links[0], iec) if iec else serve_port(meter, p, links)
+        )
+        for p, links, iec in ports
+    ]
     try:
         while not meter.stopping:
             await asyncio.sleep_ms(200)
@@ -337,7 +461,7 @@ async def run(meter, host, wrapper_port, hdlc_port, endpoints_path, ready=None, 
             pusher.cancel()
         for task in serial:
             task.cancel()
-        for p, _ in ports:
+        for p, _, _ in ports:
             p.close()
         for s in servers:
             s.close()
@@ -359,8 +483,14 @@ def print_banner(meter, host, wport, hport, ports=()):
             ", %d = gas" % cfg["gas"]["sap"] if cfg["gas"]["enabled"] else "",
         ),
     ]
-    for port, links in ports:
+    for port, links, iec in ports:
         what = "%s  HDLC, %s" % (port.path, line_text(port.line))
+        if iec:
+            what = "%s  IEC 62056-21 at %s, mode E: HDLC at %d 8N1" % (
+                port.path,
+                line_text(port.line),
+                cfg["serial"]["baudrate"],
+            )
         if port.name == "optical":
             lines.append(
                 "  optical      %s, physical address %d" % (what, links[0].physical_address)
