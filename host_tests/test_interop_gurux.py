@@ -96,6 +96,13 @@ READER_OBJECTS |= {
     "0.0.96.11.5.255",
     "0.0.99.98.5.255",
     "1.0.98.1.0.255",
+    # tariffs and control: special days, tariff scripts, activity calendar,
+    # disconnect control, limiter
+    "0.0.11.0.0.255",
+    "0.0.10.0.100.255",
+    "0.0.13.0.0.255",
+    "0.0.96.3.10.255",
+    "0.0.17.0.0.255",
 }
 MANAGER_OBJECTS = READER_OBJECTS | {"0.0.40.0.1.255", "0.0.40.0.2.255", "0.0.40.0.3.255"}
 

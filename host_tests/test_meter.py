@@ -2,6 +2,7 @@
 
 import unittest
 
+import support  # noqa: F401  (keeps the firmware quiet)
 from app import config
 from app.meter import build_meter
 from dlms import obis
@@ -43,3 +44,39 @@ class TestMeterModel(unittest.TestCase):
         self.assertEqual(row[1][1], 2)  # power up
         for e in (1, 2, 5):
             self.assertIsNotNone(self.dev.find(obis.parse("0.0.99.98.%d.255" % e)))
+
+
+class TestTariffsAndControl(unittest.TestCase):
+    def setUp(self):
+        # 2026-01-15 05:59 UTC = 06:59 CET
+        self.clock = ManualClock(1768456740)
+        self.model = build_meter(config.load(None), hal_clock=self.clock)
+        self.dev = self.model.server.devices[1]
+
+    def tariff(self):
+        return self.dev.find(obis.parse("0.0.96.14.0.255")).value[1]
+
+    def test_calendar_switches_the_tariff(self):
+        self.model.tick()
+        self.assertEqual(self.tariff(), 2)  # night rate before 07:00
+        self.clock.advance(120)
+        self.model.tick()
+        self.assertEqual(self.tariff(), 1)  # 07:00 local: day rate
+        self.clock.advance(16 * 3600)  # 23:01 local
+        self.model.tick()
+        self.assertEqual(self.tariff(), 2)
+
+    def test_limiter_opens_the_breaker(self):
+        from dlms import axdr
+
+        dc = self.dev.find(obis.parse("0.0.96.3.10.255"))
+        limiter = self.dev.find(obis.parse("0.0.17.0.0.255"))
+        self.model.tick()
+        self.assertEqual(dc.get(2, None), (axdr.BOOLEAN, True))
+        limiter.threshold_normal = (axdr.DOUBLE_LONG_UNSIGNED, 10)  # 10 W: always over
+        limiter.threshold_emergency = limiter.threshold_normal
+        for _ in range(62):
+            self.clock.advance(1)
+            self.model.tick()
+        self.assertEqual(dc.get(2, None), (axdr.BOOLEAN, False))
+        self.assertEqual(dc.get(3, None), (axdr.ENUM, 2))  # ready for reconnection

@@ -57,11 +57,30 @@ class Model:
                 p.request()
 
     periodic = ()  # profiles captured on their capture_period (flash-backed)
+    schedules = ()  # activity calendar, single action schedules: tick(prev, now, device)
+    monitors = ()  # limiter, register monitors: tick()
+    device = None
+    _prev = None
 
     def tick(self, now=None):
-        """Capture the periodic profiles at each period boundary (UTC)."""
+        """Once a second: calendars and schedules over (previous tick, now],
+        monitors, and the periodic profiles at each period boundary (UTC)."""
         if now is None:
             now = self.clock.now()
+        prev = self._prev
+        if prev is None or prev > now:  # first tick, or the clock went back
+            prev = now - 1
+        self._prev = now
+        for sch in self.schedules:
+            try:
+                sch.tick(prev, now, self.device)
+            except Exception as e:
+                log.error("%r failed: %r", sch, e)
+        for m in self.monitors:
+            try:
+                m.tick(now)
+            except Exception as e:
+                log.error("%r failed: %r", m, e)
         for p in self.periodic:
             period = p.capture_period
             if not period:
@@ -74,6 +93,11 @@ class Model:
                     p.capture(b)
                 except (OSError, ValueError) as e:
                     log.error("capture of %r failed: %r", p, e)
+
+
+def _relay(on):
+    # the simulator's breaker: a board wires a Pin here (boards/<name>/board.py)
+    log.info("relay %s", "closed" if on else "open")
 
 
 def _policies(cfg):
@@ -201,7 +225,15 @@ def build_meter(cfg, hal_clock=None, store=None):
             writable=(),
         )
     )
-    add(Data("0.0.96.14.0.255", lambda: (axdr.UNSIGNED, s.tariffs.active(now())), writable=()))
+    # The current tariff: written by the activity calendar's scripts (07:00 -> 1,
+    # 23:00 -> 2, local time); special days may give a day tariff 2 throughout.
+    from cosem.calendar import SpecialDaysTable, default_tariff_calendar
+
+    add(Data("0.0.96.14.0.255", (axdr.UNSIGNED, s.tariffs.active(now()))))
+    special_days = add(SpecialDaysTable("0.0.11.0.0.255"))
+    calendar, scripts = default_tariff_calendar(clock, special_days)
+    add(scripts)
+    add(calendar)
 
     # Energy (Wh, scaler 0): total and per tariff, import and export
     for c, fn in ((1, s.import_wh), (2, s.export_wh)):
@@ -392,7 +424,37 @@ def build_meter(cfg, hal_clock=None, store=None):
         security=security,
         lls_guard=LlsGuard(store),
     )
+    # Disconnect control and a limiter on the import power that opens it
+    from cosem.control import DisconnectControl, Limiter
+
+    dc = add(DisconnectControl("0.0.96.3.10.255", relay=_relay, control_mode=1))
+
+    def execute(script_ln, selector):
+        # the disconnect script table's selectors (0.0.10.0.106.255): 1 open, 2 close
+        if selector == 1:
+            dc.local_disconnect()
+        elif selector == 2:
+            dc.local_reconnect()
+
+    limiter = add(
+        Limiter(
+            "0.0.17.0.0.255",
+            mgmt,
+            clock,
+            (3, obis.parse("1.0.1.7.0.255"), 2),
+            (U32, 15000),
+            (U32, 5000),
+            60,
+            60,
+            (obis.parse("0.0.10.0.106.255"), 1),
+            (obis.parse("0.0.10.0.106.255"), 2),
+            execute=execute,
+        )
+    )
     model = Model(server, clock, event_log, event_code)
+    model.device = mgmt
+    model.schedules = (calendar,)
+    model.monitors = (limiter,)
     model.periodic = (daily,)
     model.pushes = pushes
     model.push_on_events = cfg["push"]["on_events"]
