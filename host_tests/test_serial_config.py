@@ -1,12 +1,13 @@
 """The serial ports' configuration (app/config.py "serial") and the
-simulated neighbours on the RS-485 bus (app/main.py)."""
+simulated neighbours on the RS-485 bus (app/main.py, app/serial.py)."""
 
 import json
 import unittest
 
 from app import config
 from app.config import ConfigError
-from app.main import neighbour_config, parse_args
+from app.main import parse_args
+from app.serial import neighbour_config
 
 
 def load(over):

@@ -239,7 +239,7 @@ def gcm(rows, figures):
     for key, label in (
         ("suite0_256", "256 B"),
         ("suite0_1k", "1 KiB"),
-        ("suite1_1k", "1 KiB, suite 1"),
+        ("suite1_1k", "1 KiB, AES-256 (suite 2)"),
     ):
         r = mp[key]
         rows.append(

@@ -8,8 +8,11 @@ the IDIS/DSMR habits head-ends expect) and read their values from
 import log
 from cosem.association import AssociationLN
 from cosem.base import LogicalDevice
+from cosem.calendar import SpecialDaysTable, default_tariff_calendar
 from cosem.clock import Clock
+from cosem.control import DisconnectControl, Limiter
 from cosem.data import Data
+from cosem.flash_ring import FlashRingSource
 from cosem.profile import ProfileGeneric, RingSource, SimulatedSource
 from cosem.register import (
     UNIT_A,
@@ -227,8 +230,6 @@ def build_meter(cfg, hal_clock=None, store=None):
     )
     # The current tariff: written by the activity calendar's scripts (07:00 -> 1,
     # 23:00 -> 2, local time); special days may give a day tariff 2 throughout.
-    from cosem.calendar import SpecialDaysTable, default_tariff_calendar
-
     add(Data("0.0.96.14.0.255", (axdr.UNSIGNED, s.tariffs.active(now()))))
     special_days = add(SpecialDaysTable("0.0.11.0.0.255"))
     calendar, scripts = default_tariff_calendar(clock, special_days)
@@ -351,8 +352,6 @@ def build_meter(cfg, hal_clock=None, store=None):
     def ring(name, entries, record_size):
         if store is None:
             return RingSource(entries)
-        from cosem.flash_ring import FlashRingSource
-
         return FlashRingSource(store, name, entries, record_size)
 
     logs = []
@@ -425,8 +424,6 @@ def build_meter(cfg, hal_clock=None, store=None):
         lls_guard=LlsGuard(store),
     )
     # Disconnect control and a limiter on the import power that opens it
-    from cosem.control import DisconnectControl, Limiter
-
     dc = add(DisconnectControl("0.0.96.3.10.255", relay=_relay, control_mode=1))
 
     def execute(script_ln, selector):
@@ -460,3 +457,30 @@ def build_meter(cfg, hal_clock=None, store=None):
     model.push_on_events = cfg["push"]["on_events"]
     model.event(EVENT_POWER_UP)
     return model
+
+
+def makedirs(d):
+    import os
+
+    parts = d.split("/")
+    cur = ""
+    for p in parts:
+        cur = cur + "/" + p if cur or d.startswith("/") else p
+        if not p:
+            continue
+        try:
+            os.mkdir(cur)
+        except OSError:
+            pass
+
+
+def open_flash(scfg):
+    """The flash store (hal.store on a littlefs image), or None without a path."""
+    path = scfg["path"]
+    if not path:
+        return None
+    from hal.store import open_store
+
+    if "/" in path:
+        makedirs(path.rsplit("/", 1)[0])
+    return open_store(path, scfg["blocks"], 512)

@@ -1,0 +1,244 @@
+"""The meter's serial ports (``app.main --pty``, made by tools/pty_launcher.py):
+the optical port (IEC 62056-21, mode E into HDLC, or HDLC alone) and the
+RS-485 bus (HDLC, one meter per configured physical address).
+"""
+
+import asyncio
+
+import log
+from compat import ticks_diff, ticks_ms
+from dlms.hdlc_link import HdlcServerLink
+
+from app.meter import build_meter, makedirs, open_flash
+
+_READ = 1024
+
+
+def neighbour_config(cfg, index, address):
+    """A simulated neighbour on the RS-485 bus: this meter's configuration
+    with the serial number plus ``index``, its own name and flash image."""
+    c = dict(cfg)
+    ident = dict(cfg["identity"])
+    s = ident["serial"]
+    s = ("0" * len(s) + str(int(s) + index))[-len(s) :] if s.isdigit() else "%s-%d" % (s, address)
+    ident["serial"] = s
+    ident["logical_device_name"] = ident["manufacturer"] + ("0" * 13 + s)[-13:]
+    c["identity"] = ident
+    store = dict(cfg["store"])
+    path = store["path"]
+    if path:
+        if "." in path.rsplit("/", 1)[-1]:
+            head, ext = path.rsplit(".", 1)
+            store["path"] = "%s-%d.%s" % (head, address, ext)
+        else:
+            store["path"] = "%s-%d" % (path, address)
+    c["store"] = store
+    return c
+
+
+def serial_ports(meter, ptys, endpoints):
+    """The ports of ``--pty NAME=FD:PATH`` (hal.uart_unix) with their HDLC
+    server links: the optical port serves this meter, the RS-485 bus one meter
+    per configured address (this one first, then simulated neighbours).
+    Returns [(port, links, iec)] -- ``iec`` the optical port's IEC 62056-21
+    server (dlms.iec62056_21) when it opens with 62056-21, else None -- and
+    records each port in ``endpoints.d``."""
+    from hal.uart_unix import PtyUart
+
+    cfg = meter.cfg
+    scfg = cfg["serial"]
+    h = cfg["hdlc"]
+    ep = endpoints.path or ""
+    where = ep.rsplit("/", 1)[0] if "/" in ep else "."
+    if ep:
+        makedirs(where)
+    ports = []
+    for spec in ptys:
+        name, _, rest = spec.partition("=")
+        fd, _, path = rest.partition(":")
+        if name not in ("optical", "rs485") or not scfg[name]["enabled"]:
+            log.warning("serial port %s not served", name)
+            continue
+        record = "%s/%s.line" % (where, name) if ep else None
+        iec = None
+        if name == "optical" and scfg["optical"]["protocol"] == "iec62056-21":
+            iec = optical_iec(meter)
+            line = (iec.idle_rate, 7, _EVEN, 1)
+        else:
+            line = (scfg["baudrate"], 8, None, 1)
+        port = PtyUart(name, int(fd), path, record, line)
+        if name == "optical":
+            addresses = [h["physical_address"]]
+        else:
+            addresses = scfg["rs485"]["addresses"]
+        links = []
+        for i, a in enumerate(addresses):
+            server = meter.server
+            if i:
+                ncfg = neighbour_config(cfg, i, a)
+                model = build_meter(ncfg, store=open_flash(ncfg["store"]))
+                meter.neighbours.append(model)
+                server = model.server
+            links.append(
+                HdlcServerLink(
+                    server,
+                    a,
+                    h["max_info"],
+                    h["window"],
+                    inactivity_ms=scfg["inactivity_s"] * 1000,
+                    inter_octet_ms=scfg["inter_octet_ms"],
+                )
+            )
+        ports.append((port, links, iec))
+        e = {"path": path, "line_log": record}
+        if name == "optical":
+            e["address"] = addresses[0]
+            e["protocol"] = scfg["optical"]["protocol"]
+        else:
+            e["addresses"] = list(addresses)
+        endpoints.d[name] = e
+    return ports
+
+
+_EVEN = 0  # hal.uart: parity as machine.UART takes it (None, 0 even, 1 odd)
+_NO_SNRM_MS = 10000  # mode E: back to 62056-21 without an SNRM in this time
+_HDLC_POLL_MS = 5  # mode E: how often the port is looked at (inter-octet 25 ms)
+_IEC_POLL_MS = 50
+
+
+def optical_iec(meter):
+    """The optical port's IEC 62056-21 server: mode C readout of
+    ``serial.optical.readout``, programming mode with its ``password``, mode
+    E to HDLC at ``serial.baudrate``."""
+    from dlms.iec62056_21 import Iec62056Server, ObjectAccess
+
+    cfg = meter.cfg
+    o = cfg["serial"]["optical"]
+    ident = "".join(
+        ch for ch in cfg["identity"]["logical_device_name"] if " " <= ch <= "~" and ch not in "/!\\"
+    )
+    access = ObjectAccess(meter.server.devices[1], o["readout"])
+    return Iec62056Server(
+        ident or "meter",
+        access.readout,
+        password=o["password"],
+        modes="CE",
+        manufacturer=cfg["identity"]["manufacturer"],
+        baud=cfg["serial"]["baudrate"],
+        read=access.read,
+        write=access.write,
+        response_ms=o["response_ms"],
+    )
+
+
+async def serve_optical_iec(meter, port, link, iec):
+    """The optical port as a meter's: IEC 62056-21 at 300 Bd 7E1 (sign-on,
+    readout, programming mode); mode E hands the port to the HDLC link at the
+    agreed rate, 8N1, and back to 62056-21 when the HDLC connection ends (DISC,
+    inactivity) or no SNRM came within 10 s."""
+    from dlms.iec62056_21 import BAUD
+
+    meter.links.append(link)
+    in_hdlc = False
+    had = False
+    since = 0
+    try:
+        while not meter.stopping:
+            data = port.read_now()
+            now = ticks_ms()
+            if in_hdlc:
+                link.poll(now)
+                if data:
+                    link.receive_data(data, now)
+                out = link.data_to_send()
+                if out:
+                    await port.write(out)
+                if link.connected():
+                    had = True
+                elif had or ticks_diff(now, since) > _NO_SNRM_MS:
+                    log.info("optical: HDLC over, back to IEC 62056-21")
+                    link.close()
+                    iec.reset()
+                    in_hdlc = False
+                if data and meter.stats:
+                    meter.stats.sample()
+                rest = b""
+            else:
+                # line by line: what follows a mode E option select in the same
+                # read is already HDLC (a client that sends its SNRM at once)
+                rest = data
+                while rest:
+                    i = rest.find(b"\n")
+                    i = len(rest) if i < 0 else i + 1
+                    iec.receive_data(rest[:i], now)
+                    rest = rest[i:]
+                    if iec.handed_over():
+                        break
+                iec.poll(now)
+            while True:
+                out = iec.data_to_send()
+                if out:
+                    await port.write(out)
+                ev = iec.next_event()
+                if ev is None:
+                    break
+                if ev[0] == BAUD:
+                    port.set_line(ev[1], 7, _EVEN, 1)
+                else:  # MODE_E
+                    port.set_line(ev[1], 8, None, 1)
+                    in_hdlc = True
+                    had = False
+                    since = now
+                    if rest:
+                        link.receive_data(rest, now)
+                        out = link.data_to_send()
+                        if out:
+                            await port.write(out)
+            if not data:
+                if in_hdlc:
+                    wait = _HDLC_POLL_MS
+                else:
+                    wait = iec.wait_ms(ticks_ms())
+                    wait = _IEC_POLL_MS if wait is None else max(1, min(wait, _IEC_POLL_MS))
+                await asyncio.sleep_ms(wait)
+    except OSError as e:
+        log.warning("serial port %s failed: %r", port.name, e)
+    except KeyboardInterrupt:
+        meter.stopping = True
+    finally:
+        meter.links.remove(link)
+        link.close()
+
+
+async def serve_port(meter, port, links):
+    """A serial port and its HDLC server links, one per physical address on a
+    multi-drop bus. Every octet goes to every link and each answers only its
+    own address (dlms.hdlc_link); what one meter sends the others hear, as on
+    a real RS-485 pair. A link's time-outs are polled just before new octets
+    go in, so the inter-octet gap is measured when it ends (and by tick())."""
+    meter.links.extend(links)
+    try:
+        while not meter.stopping:
+            data = await port.read(_READ)
+            now = ticks_ms()
+            for link in links:
+                link.poll(now)
+                link.receive_data(data, now)
+            for link in links:
+                out = link.data_to_send()
+                if out:
+                    # the other meters hear it too (and ignore a server's frame)
+                    for other in links:
+                        if other is not link:
+                            other.receive_data(out, now)
+                    await port.write(out)
+            if meter.stats:
+                meter.stats.sample()
+    except OSError as e:
+        log.warning("serial port %s failed: %r", port.name, e)
+    except KeyboardInterrupt:
+        meter.stopping = True
+    finally:
+        for link in links:
+            meter.links.remove(link)
+            link.close()
