@@ -8,10 +8,11 @@ or "rs485"). ``physical`` picks the meter on a multi-drop bus.
 """
 
 import serial
-from dlms.hdlc_client import HdlcClientLink
+
+from tools.transports import HdlcLinkTransport
 
 
-class SerialHdlcTransport:
+class SerialHdlcTransport(HdlcLinkTransport):
     def __init__(
         self,
         path,
@@ -26,9 +27,7 @@ class SerialHdlcTransport:
     ):
         self.port = serial.Serial(path, baudrate, timeout=timeout)
         self.port.reset_input_buffer()
-        self.link = HdlcClientLink(client, server, physical, address_size, max_info, window)
-        self._send(self.link.snrm())
-        self._wait()
+        self._open(client, server, physical, address_size, max_info, window)
 
     def _send(self, data):
         self.port.write(data)
@@ -37,26 +36,5 @@ class SerialHdlcTransport:
     def _read(self):
         return self.port.read(self.port.in_waiting or 1)
 
-    def _wait(self):
-        while True:
-            data = self._read()
-            if not data:
-                raise TimeoutError("no answer from the meter on %s" % self.port.port)
-            r = self.link.receive_data(data)
-            out = self.link.data_to_send()
-            if out:
-                self._send(out)
-            if r is not None:
-                return r
-
-    def exchange(self, apdu):
-        self._send(self.link.request(apdu))
-        return self._wait()
-
-    def close(self):
-        try:
-            self._send(self.link.disc())
-            self._wait()
-        except (OSError, TimeoutError):
-            pass
+    def _close(self):
         self.port.close()

@@ -38,32 +38,21 @@ class WrapperTransport:
         self.sock.close()
 
 
-class HdlcTransport:
-    def __init__(
-        self,
-        host="127.0.0.1",
-        port=4061,
-        client=16,
-        server=1,
-        physical=16,
-        address_size=0,
-        max_info=128,
-        window=1,
-        timeout=10,
-    ):
-        self.sock = _connect(host, port, timeout)
+class HdlcLinkTransport:
+    """What every HDLC transport does: SNRM/UA, I frames with RR for segments,
+    DISC; subclasses give ``_send(data)``, ``_read()`` (octets, or b"" when the
+    line is gone or silent) and ``_close()``."""
+
+    def _open(self, client, server, physical, address_size, max_info, window):
         self.link = HdlcClientLink(client, server, physical, address_size, max_info, window)
         self._send(self.link.snrm())
         self._wait()
 
-    def _send(self, data):
-        self.sock.sendall(data)
-
     def _wait(self):
         while True:
-            data = self.sock.recv(4096)
+            data = self._read()
             if not data:
-                raise OSError("connection closed by the meter")
+                raise OSError("no answer from the meter")
             r = self.link.receive_data(data)
             out = self.link.data_to_send()
             if out:
@@ -81,4 +70,32 @@ class HdlcTransport:
             self._wait()
         except OSError:
             pass
+        self._close()
+
+
+class HdlcTransport(HdlcLinkTransport):
+    """HDLC over TCP (the simulator's port 4061, or a serial-to-TCP bridge)."""
+
+    def __init__(
+        self,
+        host="127.0.0.1",
+        port=4061,
+        client=16,
+        server=1,
+        physical=16,
+        address_size=0,
+        max_info=128,
+        window=1,
+        timeout=10,
+    ):
+        self.sock = _connect(host, port, timeout)
+        self._open(client, server, physical, address_size, max_info, window)
+
+    def _send(self, data):
+        self.sock.sendall(data)
+
+    def _read(self):
+        return self.sock.recv(4096)
+
+    def _close(self):
         self.sock.close()

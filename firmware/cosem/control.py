@@ -23,6 +23,7 @@ from dlms.errors import DataAccessError
 from micropython import const
 
 from cosem.base import (
+    NUMERIC,
     OBJECT_UNAVAILABLE,
     OTHER_REASON,
     READ_WRITE_DENIED,
@@ -163,18 +164,6 @@ class DisconnectControl(CosemObject):
 
 # -- shared by the limiter and the register monitor ---------------------------
 
-_NUMERIC = (
-    axdr.DOUBLE_LONG,
-    axdr.DOUBLE_LONG_UNSIGNED,
-    axdr.INTEGER,
-    axdr.LONG,
-    axdr.UNSIGNED,
-    axdr.LONG_UNSIGNED,
-    axdr.LONG64,
-    axdr.LONG64_UNSIGNED,
-    axdr.FLOAT32,
-    axdr.FLOAT64,
-)
 _NO_SCRIPT = (b"\x00" * 6, 0)
 
 
@@ -193,7 +182,7 @@ def _ln(data):
 
 
 def _threshold(data):
-    expect(data, *_NUMERIC)
+    expect(data, *NUMERIC)
     return data
 
 
@@ -249,7 +238,7 @@ class _Monitor(CosemObject):
             data = obj.get(a, None)
         except DataAccessError:
             return None
-        if not isinstance(data, tuple) or data[0] not in _NUMERIC:
+        if not isinstance(data, tuple) or data[0] not in NUMERIC:
             return None
         return data[1]
 
