@@ -30,6 +30,17 @@ class BigArray(Data):
             return ArrayStream(n, items)
         return super().get(attr, ctx)
 
+    METHODS = ("echo_array",)
+
+    def method_access(self, level, method):
+        return 1 if method == 1 else 0
+
+    def action(self, method, data, ctx):
+        # method 1: return an array of ``data`` long-unsigned (for long answers)
+        if method == 1:
+            return (axdr.ARRAY, [(axdr.LONG_UNSIGNED, i) for i in range(data[1])])
+        return super().action(method, data, ctx)
+
 
 def build(max_pdu=256):
     policies = {

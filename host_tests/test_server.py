@@ -394,3 +394,52 @@ class TestAction(Base):
 class TestHex(unittest.TestCase):
     def test_hx(self):
         self.assertEqual(hx(b"\x01\xab"), "01 AB")
+
+
+class TestLongActionAnswer(Base):
+    def act(self, n, invoke=0xC1):
+        w = axdr.Writer(64)
+        xdlms.action_request_normal(w, invoke, 1, LN_BIG, 1, (axdr.LONG_UNSIGNED, n))
+        return self.ask(w.getvalue())
+
+    def test_short_answer_is_normal(self):
+        self.assertEqual(self.act(2), h("C7 01 C1 00 01 00 01 02 12 00 00 12 00 01"))
+
+    def test_long_answer_comes_in_pblocks(self):
+        r = xdlms.decode_response(self.act(200))
+        raw = bytearray()
+        blocks = 0
+        while True:
+            self.assertEqual((r.tag, r.kind), (xdlms.ACTION_RESPONSE, 2))
+            blocks += 1
+            self.assertEqual(r.block, blocks)
+            raw += r.raw
+            if r.last:
+                break
+            w = axdr.Writer(16)
+            xdlms.write_header(w, xdlms.ACTION_REQUEST, xdlms.NEXT, 0xC1)
+            w.u32(r.block)
+            resp = self.ask(w.getvalue())
+            self.assertLessEqual(len(resp), 256)
+            r = xdlms.decode_response(resp)
+        data, end = axdr.decode(raw)
+        self.assertEqual(len(data[1]), 200)
+        self.assertGreater(blocks, 1)
+
+    def test_next_pblock_without_transfer(self):
+        self.assertEqual(self.ask(h("C3 02 C1 00 00 00 01")), h("C7 01 C1 10 00"))
+
+    def test_our_client_follows_pblocks(self):
+        from dlms.client import Client
+
+        class Loop:
+            def __init__(self, a):
+                self.a = a
+
+            def exchange(self, apdu):
+                return bytes(self.a.handle(apdu))
+
+        c = Client(Loop(self.server.association(16, 1)))
+        c.associate()
+        result, data = c.action(1, LN_BIG, 1, (axdr.LONG_UNSIGNED, 300))
+        self.assertEqual((result, len(data[1]), data[1][-1]), (0, 300, (axdr.LONG_UNSIGNED, 299)))

@@ -292,6 +292,19 @@ class Client:
         r = xdlms.decode_response(self._exchange(w.getvalue()))
         if r.tag != xdlms.ACTION_RESPONSE:
             raise ClientError("unexpected response 0x%02X" % r.tag)
+        if r.kind == 2:  # ACTION-Response-With-Pblock: the return data in blocks
+            raw = bytearray()
+            while True:
+                raw += r.raw
+                if r.last:
+                    data, end = axdr.decode(raw)
+                    return 0, data
+                w = self._writer()
+                xdlms.write_header(w, xdlms.ACTION_REQUEST, xdlms.NEXT, self.invoke)
+                w.u32(r.block)
+                r = xdlms.decode_response(self._exchange(w.getvalue()))
+                if r.tag != xdlms.ACTION_RESPONSE or r.kind != 2:
+                    raise ClientError("pblock transfer broken")
         result, ret = r.results[0]
         if ret is not None:
             ret = ret[1] if ret[0] == "data" else None

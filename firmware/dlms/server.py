@@ -97,7 +97,8 @@ class Association(AssociationControl, Services):
         self.association_object = None
         self._buf = bytearray(server.max_pdu + HEADROOM)
         self._limit = server.max_pdu
-        self._out = None  # BlockSource of a long GET in progress
+        self._out = None  # BlockSource of a long GET or ACTION answer in progress
+        self._out_tag = 0  # GET_RESPONSE or ACTION_RESPONSE: which one
         self._out_invoke = 0
         self._in = None  # bytearray of a long SET / ACTION in progress
         self._in_req = None
@@ -167,11 +168,12 @@ class Association(AssociationControl, Services):
             return xdlms.exception_response(
                 xdlms.STATE_SERVICE_NOT_ALLOWED, xdlms.SERVICE_NOT_SUPPORTED
             )
+        # a new request ends a long GET or ACTION answer; its next-block does not
+        nxt = req.kind == xdlms.NEXT and tag != xdlms.SET_REQUEST
+        if not nxt or self._out_tag != tag + 4:  # request tag + 4: its response
+            self._out = None
         if tag == xdlms.GET_REQUEST:
-            if req.kind != xdlms.NEXT:
-                self._out = None  # a new request ends a long GET
             return self._get(req)
-        self._out = None
         if tag == xdlms.SET_REQUEST:
             return self._set(req)
         return self._action(req)

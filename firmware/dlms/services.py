@@ -86,12 +86,13 @@ class Services:
             xdlms.get_response_normal_result(w, invoke, xdlms.OTHER_REASON)
             return w.getvalue()
         self._out = src
-        self._out_invoke = invoke
+        self._out_tag = xdlms.GET_RESPONSE
         src.block = 0
         return self._datablock(invoke, prefilled=body)
 
     def _datablock(self, invoke, prefilled=-1):
-        """The next GET-Response-With-Datablock of the long GET in progress."""
+        """The next block of the long answer in progress: GET-Response-With-Datablock
+        or ACTION-Response-With-Pblock (the same raw data, no choice octet)."""
         src = self._out
         buf = self._buf
         # raw-data room: the limit less the header with a 3-octet length at most
@@ -107,10 +108,13 @@ class Services:
         src.block += 1
         n = end - HEADROOM
         lenlen = 1 if n < 0x80 else (2 if n < 0x100 else 3)
-        start = HEADROOM - 9 - lenlen
         w = axdr.Writer(buf)
-        w.pos = start
-        xdlms.get_response_datablock_head(w, invoke, last, src.block, n)
+        if self._out_tag == xdlms.GET_RESPONSE:
+            w.pos = start = HEADROOM - 9 - lenlen
+            xdlms.get_response_datablock_head(w, invoke, last, src.block, n)
+        else:
+            w.pos = start = HEADROOM - 8 - lenlen
+            xdlms.action_response_pblock_head(w, invoke, last, src.block, n)
         if last:
             self._out = None
         return memoryview(buf)[start:end]
@@ -221,6 +225,14 @@ class Services:
                 self._in_req = req
                 self._in_block = 0
                 return self._action_block(req, w)
+            elif kind == xdlms.NEXT:  # next-pblock of a long answer
+                src = self._out
+                if src is None or req.block != src.block:
+                    self._out = None
+                    code = xdlms.LONG_GET_ABORTED if src else xdlms.NO_LONG_GET_IN_PROGRESS
+                    xdlms.action_response_normal(w, req.invoke, code)
+                else:
+                    return self._datablock(req.invoke)
             elif kind == xdlms.ACTION_PBLOCK:
                 if self._in is None or self._in_req.tag != xdlms.ACTION_REQUEST:
                     xdlms.action_response_normal(w, req.invoke, xdlms.NO_LONG_GET_IN_PROGRESS)
@@ -229,9 +241,19 @@ class Services:
             else:
                 xdlms.action_response_normal(w, req.invoke, xdlms.OTHER_REASON)
         except BufferFull:
-            # return data over the PDU size: long action responses are not offered
-            w = self._writer()
-            xdlms.action_response_normal(w, req.invoke, xdlms.OTHER_REASON)
+            # return data over the PDU size: ACTION-Response-With-Pblock, the raw
+            # data being the encoded return data (as a long GET's)
+            if (
+                kind != xdlms.NORMAL
+                or result != xdlms.SUCCESS
+                or not self.conformance & acse.CONF_BLOCK_TRANSFER_WITH_ACTION
+            ):
+                w = self._writer()
+                xdlms.action_response_normal(w, req.invoke, xdlms.OTHER_REASON)
+                return w.getvalue()
+            self._out = BlockSource(pieces(ret))
+            self._out_tag = xdlms.ACTION_RESPONSE
+            return self._datablock(req.invoke)
         return w.getvalue()
 
     def _action_block(self, req, w):
