@@ -151,6 +151,15 @@ class Simulator:
         self.stop()
 
 
+def check_clean_stop(sim, rc):
+    """The meter stopped with exit code 0, no traceback and no error line."""
+    out = sim.output()
+    assert rc == 0, "the meter did not stop cleanly (%r):\n%s" % (rc, out[-3000:])
+    assert "Traceback" not in out, out[-3000:]
+    errors = [line for line in out.splitlines() if line.startswith("E ")]
+    assert not errors, "\n".join(errors)
+
+
 class GuruxServer:
     """The gurux-dlms Python server of tools/gurux_server.py (one register
     1.0.1.8.0.255 = 123456) on a free port, for baselines and interop."""

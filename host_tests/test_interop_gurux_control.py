@@ -20,7 +20,7 @@ from gurux_dlms.objects import (
     GXDLMSSpecialDay,
     GXDLMSSpecialDaysTable,
 )
-from simulator import LLS_MANAGER, Simulator
+from simulator import LLS_MANAGER, Simulator, check_clean_stop
 from test_interop_gurux import attributes_to_read, session
 
 LINK = "wrapper"
@@ -40,11 +40,7 @@ def sim():
         yield s
     finally:
         rc = s.stop()
-        out = s.output()
-    assert rc == 0, "the meter did not stop cleanly (%r):\n%s" % (rc, out[-3000:])
-    assert "Traceback" not in out, out[-3000:]
-    errors = [line for line in out.splitlines() if line.startswith("E ")]
-    assert not errors, "\n".join(errors)
+    check_clean_stop(s, rc)
 
 
 def hms(t):

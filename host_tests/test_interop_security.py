@@ -85,7 +85,7 @@ from gurux_dlms.objects import (
 )
 from gurux_dlms.objects.enums import GlobalKeyType, SecuritySuite
 from gurux_dlms.secure import GXDLMSSecureClient
-from simulator import Simulator
+from simulator import Simulator, check_clean_stop
 from support import h, hx
 
 MANAGER = 1
@@ -140,14 +140,6 @@ class ClientCounter:
 # -- the meter ---------------------------------------------------------------------
 
 
-def check_log(sim, rc):
-    out = sim.output()
-    assert rc == 0, "the meter did not stop cleanly (%r):\n%s" % (rc, out[-3000:])
-    assert "Traceback" not in out, out[-3000:]
-    errors = [line for line in out.splitlines() if line.startswith("E ")]
-    assert not errors, "\n".join(errors)
-
-
 def start(config=None, store=None):
     sim = Simulator(config, store=store)
     sim.ics = []  # every invocation counter the meter has sent, in order
@@ -172,7 +164,7 @@ def meter():
         yield sim
     finally:
         rc = sim.stop()
-    check_log(sim, rc)
+    check_clean_stop(sim, rc)
 
 
 def note_ics(sim, ics, trace=""):
@@ -644,7 +636,7 @@ def test_gurux_suite_1():
         s.check_wire()
     finally:
         rc = sim.stop()
-    check_log(sim, rc)
+    check_clean_stop(sim, rc)
 
 
 def test_gurux_suite_2():
@@ -667,7 +659,7 @@ def test_gurux_suite_2():
         assert e.value.result == AssociationResult.PERMANENT_REJECTED
     finally:
         rc = sim.stop()
-    check_log(sim, rc)
+    check_clean_stop(sim, rc)
 
 
 # -- dlms-cosem -----------------------------------------------------------------------------
@@ -796,7 +788,7 @@ def test_aes_gcm_256_is_suite_2_as_in_the_green_book():
             assert (Protected(req).sc, Protected(resp).sc) == (0x32, 0x32), dc_trace(c)
     finally:
         rc = sim.stop()
-    check_log(sim, rc)
+    check_clean_stop(sim, rc)
 
 
 # -- refusals ----------------------------------------------------------------------------
@@ -867,7 +859,7 @@ def test_counters_survive_a_restart(tmp_path):
         aarq = wrapper_frames(s.tx)[0]
     finally:
         rc = sim.stop()
-    check_log(sim, rc)
+    check_clean_stop(sim, rc)
     before = list(sim.ics)
 
     sim2 = start(store=store)
@@ -888,7 +880,7 @@ def test_counters_survive_a_restart(tmp_path):
         s.check_wire()
     finally:
         rc = sim2.stop()
-    check_log(sim2, rc)
+    check_clean_stop(sim2, rc)
 
 
 def wrapper_frames(stream):
@@ -953,7 +945,7 @@ def test_global_key_transfer():
         s.check_wire()
     finally:
         rc = sim.stop()
-    check_log(sim, rc)
+    check_clean_stop(sim, rc)
 
 
 # -- the meter's counter over the whole module --------------------------------------------------

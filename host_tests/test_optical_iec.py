@@ -23,7 +23,7 @@ import serial
 from dlms import acse, obis
 from dlms.client import Client
 from dlms.iec62056_21 import bcc, command_message
-from simulator import Simulator
+from simulator import Simulator, check_clean_stop
 
 from tools.serial_transport import SerialHdlcTransport
 
@@ -47,11 +47,7 @@ def sim():
         yield s
     finally:
         rc = s.stop()
-        out = s.output()
-    assert rc == 0, "the meter did not stop cleanly (%r):\n%s" % (rc, out[-3000:])
-    assert "Traceback" not in out, out[-3000:]
-    errors = [line for line in out.splitlines() if line.startswith("E ")]
-    assert not errors, "\n".join(errors)
+    check_clean_stop(s, rc)
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from gurux_dlms import GXDateTime
 from gurux_dlms.enums import InterfaceType
 from gurux_dlms.GXDLMSClient import GXDLMSClient
 from gurux_dlms.objects import GXDLMSData, GXDLMSRegister
-from simulator import LLS_MANAGER, Simulator
+from simulator import LLS_MANAGER, Simulator, check_clean_stop
 from support import Rng, h, hx
 from test_interop_gurux import (
     CLIENTS,
@@ -61,11 +61,7 @@ def sim():
         yield s
     finally:
         rc = s.stop()
-        out = s.output()
-    assert rc == 0, "the meter did not stop cleanly (%r):\n%s" % (rc, out[-3000:])
-    assert "Traceback" not in out, out[-3000:]
-    errors = [line for line in out.splitlines() if line.startswith("E ")]
-    assert not errors, "\n".join(errors)
+    check_clean_stop(s, rc)
 
 
 @pytest.fixture(scope="module")

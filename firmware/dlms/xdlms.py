@@ -138,6 +138,26 @@ def _datablock(buf, pos, r):
     return pos + n
 
 
+def _descriptors(buf, pos, with_selection, r):
+    # SEQUENCE OF descriptors: the with-list forms
+    n, pos = axdr.decode_length(buf, pos)
+    for _ in range(n):
+        item, pos = _descriptor(buf, pos, with_selection)
+        r.items.append(item)
+    return n, pos
+
+
+def _parameter(buf, pos, r):
+    # ACTION method-invocation-parameters: Data OPTIONAL
+    _need(buf, pos, 1)
+    if buf[pos]:
+        v, pos = axdr.decode(buf, pos + 1)
+    else:
+        v, pos = None, pos + 1
+    r.values.append(v)
+    return pos
+
+
 def decode_request(buf):
     """Decode a GET, SET or ACTION request APDU into a Request."""
     _need(buf, 0, 3)
@@ -154,10 +174,7 @@ def decode_request(buf):
             r.block = _u32(buf, pos)
             pos += 4
         elif kind == WITH_LIST:
-            n, pos = axdr.decode_length(buf, pos)
-            for _ in range(n):
-                item, pos = _descriptor(buf, pos, True)
-                r.items.append(item)
+            n, pos = _descriptors(buf, pos, True, r)
         else:
             raise DecodeError("unknown GET-Request choice %d" % kind, 1)
     elif tag == SET_REQUEST:
@@ -172,10 +189,7 @@ def decode_request(buf):
         elif kind == SET_DATABLOCK:
             pos = _datablock(buf, pos, r)
         elif kind == SET_WITH_LIST or kind == SET_WITH_LIST_FIRST_DATABLOCK:
-            n, pos = axdr.decode_length(buf, pos)
-            for _ in range(n):
-                item, pos = _descriptor(buf, pos, True)
-                r.items.append(item)
+            n, pos = _descriptors(buf, pos, True, r)
             if kind == SET_WITH_LIST:
                 m, pos = axdr.decode_length(buf, pos)
                 if m != n:
@@ -191,31 +205,18 @@ def decode_request(buf):
         if kind == NORMAL:
             item, pos = _descriptor(buf, pos, False)
             r.items.append(item)
-            _need(buf, pos, 1)
-            if buf[pos]:
-                v, pos = axdr.decode(buf, pos + 1)
-            else:
-                v, pos = None, pos + 1
-            r.values.append(v)
+            pos = _parameter(buf, pos, r)
         elif kind == NEXT:
             _need(buf, pos, 4)
             r.block = _u32(buf, pos)
             pos += 4
         elif kind == WITH_LIST:
-            n, pos = axdr.decode_length(buf, pos)
-            for _ in range(n):
-                item, pos = _descriptor(buf, pos, False)
-                r.items.append(item)
+            n, pos = _descriptors(buf, pos, False, r)
             m, pos = axdr.decode_length(buf, pos)
             if m != n:
                 raise DecodeError("ACTION with-list: %d parameters for %d methods" % (m, n), pos)
             for _ in range(m):
-                _need(buf, pos, 1)
-                if buf[pos]:
-                    v, pos = axdr.decode(buf, pos + 1)
-                else:
-                    v, pos = None, pos + 1
-                r.values.append(v)
+                pos = _parameter(buf, pos, r)
         elif kind == ACTION_FIRST_PBLOCK:
             item, pos = _descriptor(buf, pos, False)
             r.items.append(item)
