@@ -64,7 +64,7 @@ lint: $(STAMP)
 
 # Cross-compile firmware/ into build/mpy/<board>/ (same tree, .mpy files).
 mpy: $(STAMP)
-	$(PY) -m tools.build_mpy --arch $(ARCH) --out build/mpy/$(BOARD)
+	$(PY) -m tools.build_mpy --arch $(ARCH) --out build/mpy/$(BOARD) --romfs build/mpy/$(BOARD).romfs
 
 mpy-all: $(STAMP)
 	@for b in unix esp32 stm32; do \

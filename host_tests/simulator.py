@@ -55,10 +55,20 @@ class Simulator:
     pass the same path again to restart a meter with its flash).
     ``serial=True``: start through tools/pty_launcher.py, so the meter also
     serves its optical port and RS-485 bus on ptys; ``read_endpoints()``
-    then has their paths ("optical", "rs485")."""
+    then has their paths ("optical", "rs485"). ``romfs=IMAGE``: run the code
+    in place from a ROMFS image (build/mpy/unix.romfs) through
+    tools/romfs_launcher.py, as a board runs it from flash, so the heap holds
+    only what the code creates."""
 
     def __init__(
-        self, config=None, heapsize="2M", mpy_dir=None, extra_args=(), store=None, serial=False
+        self,
+        config=None,
+        heapsize="2M",
+        mpy_dir=None,
+        extra_args=(),
+        store=None,
+        serial=False,
+        romfs=None,
     ):
         self.wrapper_port, self.hdlc_port = free_ports(2)
         self.tmp = tempfile.mkdtemp(prefix="sim-")
@@ -84,11 +94,16 @@ class Simulator:
             json.dump(config, f)
         args += ["--config", path]
         args += list(extra_args)
-        if serial:
-            args = [sys.executable, "-m", "tools.pty_launcher", "--"] + args
         env = dict(os.environ)
         code = mpy_dir or os.path.join(ROOT, "firmware")
         env["MICROPYPATH"] = ".frozen:%s:%s" % (code, os.path.join(ROOT, "boards", "unix"))
+        if romfs:  # the code runs in place from a mapped image, as on a board
+            env["MICROPYPATH"] = ".frozen:%s" % os.path.join(ROOT, "boards", "unix")
+            at = args.index("app.main")
+            args[at:at] = ["romboot"]
+            args = [sys.executable, "-m", "tools.romfs_launcher", romfs, "--"] + args
+        if serial:
+            args = [sys.executable, "-m", "tools.pty_launcher", "--"] + args
         self.log = open(os.path.join(self.tmp, "sim.log"), "w+")
         self.proc = subprocess.Popen(
             args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT

@@ -91,6 +91,21 @@ class TestStoreOnLittlefs(unittest.TestCase):
         self.assertEqual(read_raw(store, "/k.a"), record(3, b"three"))
         self.assertEqual(self.reboot().get("k"), b"three")
 
+    def test_image_keeps_its_own_geometry(self):
+        # an image formatted with 16 blocks, opened by a configuration asking
+        # for 64 (the store grew in a later release): mounts as it was made,
+        # records intact, instead of failing or being formatted over
+        self.store.put("ic", b"\x00\x00\x01\x00")
+        self.store.dev.close()
+        store = open_store(self.image, blocks=64, block_size=512)
+        self.store = store
+        self.assertEqual((store.dev.count, store.dev.block_size), (16, 512))
+        self.assertEqual(store.get("ic"), b"\x00\x00\x01\x00")
+        store.dev.close()
+        self.store = open_store(self.image, blocks=16, block_size=4096)
+        self.assertEqual(self.store.dev.block_size, 512)
+        self.assertEqual(self.store.get("ic"), b"\x00\x00\x01\x00")
+
     def test_names_are_independent(self):
         self.store.put("a", b"1")
         self.store.put("b", b"2")

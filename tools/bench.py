@@ -18,6 +18,7 @@ from tools import build_mpy
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."))
 MPY_DIR = os.path.join(ROOT, "build", "mpy", "unix")
+ROMFS = MPY_DIR + ".romfs"
 sys.path.insert(0, os.path.join(ROOT, "host_tests"))
 
 
@@ -91,7 +92,7 @@ def heap_codecs(rows, figures):
     rows.append(("  smallest heap that imports them and round-trips", "%s KiB" % smallest, "", ""))
 
 
-def session(entries, heap, use_mpy=True, secure=False):
+def session(entries, heap, use_mpy=True, secure=False, romfs=False):
     """Run the simulator with --stats, read the object list and the whole
     profile by block transfer (as client 17 with LLS, or with ``secure`` as
     client 1 with HLS-GMAC and authenticated encryption); returns the stats
@@ -111,6 +112,7 @@ def session(entries, heap, use_mpy=True, secure=False):
             heapsize=heap,
             mpy_dir=MPY_DIR if use_mpy else None,
             extra_args=["--stats", "--quiet"],
+            romfs=ROMFS if romfs else None,
         )
     except RuntimeError:
         return None
@@ -214,6 +216,35 @@ def sessions(rows, figures):
             "%s KiB" % fit,
             "",
             "target met" if fit and fit <= 64 else "target missed",
+        )
+    )
+    # the same session with the .mpy files run in place from a ROMFS image
+    # (tools/romfs_launcher.py), as a board runs them from flash
+    rom = session(1000, "1M", romfs=True)
+    rom = rom if rom and rom["ok"] else None
+    rfit = None
+    for k in (64, 96, 128, 160, 192, 208, 224, 240, 256, 288, 320):
+        st = session(1000, "%dK" % k, romfs=True)
+        if st and st["ok"]:
+            rfit = k
+            break
+    figures["session"]["romfs_1000"] = rom
+    figures["session"]["romfs_smallest_heap_K"] = rfit
+    if rom:
+        rows.append(
+            (
+                "meter, code in place from ROMFS: heap the imports create (functions, classes)",
+                "%d bytes" % rom["heap_code"],
+                "",
+                "vs %d loaded into RAM" % (small["heap_code"] if small else 0),
+            )
+        )
+    rows.append(
+        (
+            "meter, code in place from ROMFS: smallest -X heapsize for the whole session",
+            "%s KiB" % rfit,
+            "",
+            "target met" if rfit and rfit <= 64 else "target missed",
         )
     )
 

@@ -19,11 +19,9 @@ import log
 from compat import mem_alloc, mem_free, ticks_ms
 from dlms.hdlc_link import HdlcServerLink
 from dlms.wrapper_link import WrapperServerLink
-from hal.uart import line_text
 
 from app import config as configuration
 from app.meter import build_meter, makedirs, open_flash
-from app.serial import serial_ports, serve_optical_iec, serve_port
 
 _READ = 1024
 
@@ -185,11 +183,17 @@ async def run(meter, host, wrapper_port, hdlc_port, endpoints_path, ready=None, 
     )
     ends.d["hdlc_tcp"] = {"host": host, "port": hdlc_port}
     ends.path = endpoints_path
-    ports = serial_ports(meter, ptys, ends)
+    ports = []
+    if ptys:  # the serial side is loaded only when there are ports to serve
+        from app.serial import serial_ports
+
+        ports = serial_ports(meter, ptys, ends)
     ends.write(endpoints_path)
     print_banner(meter, host, wrapper_port, hdlc_port, ports)
     t = asyncio.create_task(tick(meter))
     pusher = asyncio.create_task(meter.push.run()) if meter.push else None
+    if ports:
+        from app.serial import serve_optical_iec, serve_port
     serial = [
         asyncio.create_task(
             serve_optical_iec(meter, p, links[0], iec) if iec else serve_port(meter, p, links)
@@ -228,6 +232,8 @@ def print_banner(meter, host, wport, hport, ports=()):
         ),
     ]
     for port, links, iec in ports:
+        from hal.uart import line_text
+
         what = "%s  HDLC, %s" % (port.path, line_text(port.line))
         if iec:
             what = "%s  IEC 62056-21 at %s, mode E: HDLC at %d 8N1" % (
@@ -308,7 +314,16 @@ def main(argv=None):
     host = opts["host"] or net["host"]
     wport = opts["wrapper_port"] if opts["wrapper_port"] is not None else net["wrapper_port"]
     hport = opts["hdlc_port"] if opts["hdlc_port"] is not None else net["hdlc_port"]
-    meter = Meter(cfg, opts["stats"])
+    try:
+        meter = Meter(cfg, opts["stats"])
+    except OSError as e:
+        # a store that holds data but does not mount is never formatted over
+        # (its invocation counters would roll back): say so and stop
+        print(
+            "cannot open the flash store %s: %r; it was left untouched "
+            "(move it away to start with an empty store)" % (cfg["store"]["path"], e)
+        )
+        sys.exit(2)
     try:
         asyncio.run(run(meter, host, wport, hport, opts["endpoints"], ptys=opts["pty"]))
     except KeyboardInterrupt:

@@ -58,6 +58,31 @@ class PowerCut(OSError):
         super().__init__(_EIO, "power cut")
 
 
+def _lfs_geometry(f, block_size):
+    """(block size, block count) from the littlefs superblock of an image file,
+    or None when it holds none. The superblock pair is blocks 0 and 1; either
+    may have been erased by a compaction cut short, so both are looked at."""
+    for at in (0, block_size, 512, 4096):
+        f.seek(at)
+        head = f.read(32)
+        if len(head) == 32 and head[8:16] == b"littlefs":
+            size = int.from_bytes(head[24:28], "little")
+            count = int.from_bytes(head[28:32], "little")
+            if size >= 128 and count >= 2:
+                return size, count
+    return None
+
+
+def _erased(f, size):
+    f.seek(0)
+    while size > 0:
+        chunk = f.read(min(size, 512))
+        if not chunk or chunk.count(b"\xff") != len(chunk):
+            return False
+        size -= len(chunk)
+    return True
+
+
 class FileBlockDevice:
     def __init__(self, path, block_size=4096, count=None):
         self.path = path
@@ -73,11 +98,21 @@ class FileBlockDevice:
         except OSError:
             f = open(path, "w+b")
         size = f.seek(0, 2)
+        geometry = _lfs_geometry(f, block_size) if size else None
+        if geometry:
+            # a formatted image keeps its own geometry: littlefs will not mount
+            # it under another one, and reformatting would lose its counters
+            block_size, count = geometry
+            self.block_size = block_size
+            self._ff = b"\xff" * block_size
         if count is None:
             count = size // block_size
         if count < 2:
             f.close()
             raise ValueError("block count")
+        if size and not geometry and not _erased(f, size):
+            count = max(size // block_size, 2)  # foreign data: left as it is
+        f.seek(size)
         while size < count * block_size:  # new or short image: erased flash
             f.write(self._ff)
             size += block_size
