@@ -15,6 +15,9 @@ then opens 8N1 at the same rate (``serial_7e1``, also under the package);
 the meter takes the characters as 7-bit either way.
 """
 
+import json
+import subprocess
+import sys
 import termios
 import time
 
@@ -23,7 +26,7 @@ import serial
 from dlms import acse, obis
 from dlms.client import Client
 from dlms.iec62056_21 import bcc, command_message
-from simulator import Simulator, check_clean_stop
+from simulator import ROOT, Simulator, check_clean_stop
 
 from tools.serial_transport import SerialHdlcTransport
 
@@ -236,3 +239,61 @@ def test_line_noise_before_a_sign_on(ends):
         assert read_block(p).startswith(b"\x020-0:96.1.0(")
         p.write(b"\x06")
     wait_line(ends, "300 7E1")
+
+
+def our_cli(*args, timeout=60):
+    p = subprocess.run(
+        [sys.executable, "-m", "tools.dlms_client", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return p.returncode, p.stdout.strip(), p.stderr.strip()
+
+
+def test_our_62056_21_client_reads_the_readout(ends):
+    # the gateway's reader (dlms.iec62056_21_client) through tools/serial_transport.py
+    before = len(line_log(ends))
+    rc, out, err = our_cli("--serial", ends["optical"]["path"], "--json", "readout")
+    assert rc == 0, err
+    r = json.loads(out)
+    assert r["identification"] == "MPY5MPY0000000000001"
+    got = r["values"]
+    assert got["0-0:96.1.0"] == {"value": "00000001", "unit": None}
+    total, t1, t2 = (got[a] for a in ("1.8.0", "1.8.1", "1.8.2"))
+    assert total["unit"] == t1["unit"] == t2["unit"] == "kWh"
+    assert abs(number(total["value"]) - number(t1["value"]) - number(t2["value"])) <= 0.002
+    assert got["14.7.0"]["unit"] == "Hz" and 49 < number(got["14.7.0"]["value"]) < 51
+    assert len(got) == 15
+    # the option select took it to 9600 Bd for the readout, and back to 300 Bd
+    lines = wait_line(ends, "300 7E1")
+    assert "9600 7E1" in lines[before:]
+
+
+def test_our_client_switches_to_mode_e_and_runs_a_dlms_session(ends):
+    before = len(line_log(ends))
+    rc, out, err = our_cli(
+        "--serial",
+        ends["optical"]["path"],
+        "--iec",
+        "--client",
+        "17",
+        "--password",
+        "12345678",
+        "--address-size",
+        "2",
+        "get",
+        "1",
+        "0.0.42.0.0.255",
+        "2",
+    )
+    assert (rc, out) == (0, "MPY0000000000001"), err
+    lines = wait_line(ends, "300 7E1")
+    assert lines[before:] == ["9600 8N1", "300 7E1"]
+
+
+def test_our_client_wants_mode_e_from_a_meter_that_offers_none(ends):
+    # the RS-485 bus speaks HDLC only: nothing answers a sign-on there
+    rc, _, err = our_cli("--serial", ends["rs485"]["path"], "--timeout", "2", "readout")
+    assert rc == 2 and "IEC 62056-21" in err

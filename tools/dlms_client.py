@@ -9,6 +9,11 @@ Commands:
     action CLASS OBIS METHOD [VALUE]     invoke a method
     profile OBIS [--from T] [--to T]     a profile's buffer by range (T: ISO time,
                  [--entries A:B]         e.g. 2026-11-26T10:00, local to the meter)
+    readout                              IEC 62056-21 data readout (with --serial)
+
+Serial: ``--serial PATH`` speaks HDLC on a line (an RS-485 adapter, or a pty
+of ``make run``); add ``--iec`` to open it as an optical head does (62056-21
+sign-on at 300 Bd, mode E, then HDLC at the rate offered, up to ``--baud``).
 
 VALUE types: u8 u16 u32 u64 i8 i16 i32 i64 enum bool float32 float64 null,
 octets (hex), str (visible-string), utf8, axdr (hex of a whole A-XDR encoding),
@@ -162,7 +167,15 @@ def connect(a):
         from tools.serial_transport import SerialHdlcTransport
 
         t = SerialHdlcTransport(
-            a.serial, a.baud, a.client, a.server, a.physical, a.address_size, timeout=a.timeout
+            a.serial,
+            a.baud,
+            a.client,
+            a.server,
+            a.physical,
+            a.address_size,
+            timeout=a.timeout,
+            iec=a.iec,
+            device_address=a.device_address,
         )
     elif a.hdlc:
         t = HdlcTransport(
@@ -195,7 +208,13 @@ def main(argv=None):
     p.add_argument("--port", type=int, default=0, help="4059 (wrapper) or 4061 (--hdlc)")
     p.add_argument("--hdlc", action="store_true", help="HDLC over TCP instead of the wrapper")
     p.add_argument("--serial", default=None, help="HDLC on a serial port (e.g. a pty of make run)")
-    p.add_argument("--baud", type=int, default=9600)
+    p.add_argument("--baud", type=int, default=9600, help="with --iec: the highest to accept")
+    p.add_argument(
+        "--iec",
+        action="store_true",
+        help="with --serial: open with IEC 62056-21 (300 Bd sign-on, mode E) as an optical head",
+    )
+    p.add_argument("--device-address", default="", help="IEC 62056-21 device address")
     p.add_argument("--client", type=int, default=16, help="client SAP (16 public)")
     p.add_argument("--server", type=int, default=1, help="server SAP / logical device")
     p.add_argument("--physical", type=int, default=16, help="HDLC physical address")
@@ -210,7 +229,7 @@ def main(argv=None):
     p.add_argument("--password", default=None)
     p.add_argument("--timeout", type=float, default=10)
     p.add_argument("--json", action="store_true")
-    p.add_argument("command", choices=("objects", "get", "set", "action", "profile"))
+    p.add_argument("command", choices=("objects", "get", "set", "action", "profile", "readout"))
     p.add_argument("args", nargs="*")
     p.add_argument("--from", dest="from_", default=None)
     p.add_argument("--to", default=None)
@@ -218,6 +237,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.auth is None:
         a.auth = "lls" if a.password else "none"
+    if a.command == "readout":
+        return readout(a)
     try:
         c = connect(a)
     except (OSError, ClientError) as e:
@@ -245,6 +266,40 @@ def main(argv=None):
         print(json.dumps(out))
     else:
         print(out)
+    return 0
+
+
+def readout(a):
+    """IEC 62056-21 data readout (mode C) on --serial: one line per value."""
+    if not a.serial:
+        print("readout needs --serial PATH", file=sys.stderr)
+        return 2
+    from tools.serial_transport import read_readout
+
+    try:
+        r = read_readout(a.serial, a.device_address, a.baud, timeout=a.timeout + 10)
+    except OSError as e:
+        print("no readout: %s" % e, file=sys.stderr)
+        return 2
+    if a.json:
+        print(
+            json.dumps(
+                {
+                    "identification": "%s%s%s"
+                    % (
+                        r.identification.manufacturer,
+                        r.identification.baud_char,
+                        r.identification.ident,
+                    ),
+                    "values": {
+                        k: {"value": v, "unit": u or None} for k, (v, u) in r.values.items()
+                    },
+                }
+            )
+        )
+    else:
+        for k, (v, u) in r.values.items():
+            print("%s %s%s" % (k, v, " " + u if u else ""))
     return 0
 
 
