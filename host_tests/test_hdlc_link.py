@@ -132,6 +132,23 @@ class TestServerLink(unittest.TestCase):
         self.assertEqual(bytes(data[:3]), hdlc.LLC_RESPONSE)
         self.assertEqual(bytes(data[3:5]), h("C4 02"))  # the first block of a GET
 
+    def test_rnr_holds_the_segments_until_rr(self):
+        # the client is busy (RNR): the server acknowledges and sends nothing
+        # more until an RR asks for the rest
+        self.connect()
+        self.send(hdlc.control(hdlc.I_FRAME, 0, 0), hdlc.LLC_COMMAND + AARQ)
+        w = axdr.Writer(64)
+        xdlms.get_request_normal(w, 0xC1, 1, obis.parse("0.0.128.0.0.255"), 2)
+        out = self.send(hdlc.control(hdlc.I_FRAME, 1, 1), hdlc.LLC_COMMAND + bytes(w.getvalue()))
+        first = out[0]
+        self.assertTrue(first.segmented)
+        out = self.send(hdlc.control(hdlc.RNR, (first.ns + 1) & 7))
+        self.assertEqual(out, [])
+        out = self.send(hdlc.control(hdlc.RR, (first.ns + 1) & 7))
+        self.assertEqual(len(out), 1)
+        self.assertEqual(out[0].kind, hdlc.I_FRAME)
+        self.assertEqual(out[0].ns, (first.ns + 1) & 7)
+
     def test_window_of_three(self):
         self.connect(hdlc.encode_parameters(128, 128, 3, 3))
         self.send(hdlc.control(hdlc.I_FRAME, 0, 0), hdlc.LLC_COMMAND + AARQ)
