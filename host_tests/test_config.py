@@ -112,8 +112,9 @@ class TestSimulation(unittest.TestCase):
 
         s = Simulation()
         for t in (EPOCH + 1, EPOCH + 7 * 3600 + 5, 1795000000, 1795000000 + DAY // 3):
-            self.assertEqual(s.import_wh(t), s.import_wh(t, 1) + s.import_wh(t, 2))
-            self.assertEqual(s.export_wh(t), s.export_wh(t, 1) + s.export_wh(t, 2))
+            # each register rounds down to the Wh on its own
+            for fn in (s.import_wh, s.export_wh):
+                self.assertIn(fn(t) - fn(t, 1) - fn(t, 2), (0, 1))
 
     def test_energy_only_grows(self):
         from app.sim import Simulation

@@ -573,7 +573,7 @@ def test_public_object_list_through_dlms_cosem(meter):
 def test_manager_object_list_through_dlms_cosem(meter):
     with session(meter, MANAGER, PASSWORD) as c:
         objs = object_list(c)
-    assert len(objs) == 46, sorted(objs)
+    assert len(objs) == 49, sorted(objs)
     clock = objs[(8, "0-0:1.0.0.255")]
     rights = {a: r.access_rights for a, r in clock.attribute_access_rights.items()}
     assert rights == {

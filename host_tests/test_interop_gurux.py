@@ -103,6 +103,10 @@ READER_OBJECTS |= {
     "0.0.13.0.0.255",
     "0.0.96.3.10.255",
     "0.0.17.0.0.255",
+    # monthly billing profile, alarm register and alarm filter
+    "0.0.98.1.0.255",
+    "0.0.97.98.0.255",
+    "0.0.97.98.10.255",
 }
 MANAGER_OBJECTS = READER_OBJECTS | {"0.0.40.0.1.255", "0.0.40.0.2.255", "0.0.40.0.3.255"}
 

@@ -9,6 +9,11 @@ ARCH = "x64"  # mpy-cross -march for native/viper code
 STORE_PATH = "build/sim/store"  # the flash store (a littlefs image comes with the store)
 
 
+def relay():
+    """No relay on a PC: the meter logs the breaker's switching (None)."""
+    return None
+
+
 def clock():
     from hal.clock import SystemClock
 

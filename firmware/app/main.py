@@ -70,6 +70,16 @@ class Stats:
         }
 
 
+def board_relay():
+    """The board's breaker (boards/<name>/board.py ``relay()``), or None."""
+    try:
+        import board
+    except ImportError:  # no board module on the path (a bare run from firmware/)
+        return None
+    make = getattr(board, "relay", None)
+    return make() if make is not None else None
+
+
 class Meter:
     """The running meter: the object model plus connection bookkeeping."""
 
@@ -78,7 +88,7 @@ class Meter:
         code = mem_alloc()
         self.cfg = cfg
         self.store = open_flash(cfg["store"])
-        self.model = build_meter(cfg, store=self.store)
+        self.model = build_meter(cfg, store=self.store, relay=board_relay())
         self.server = self.model.server
         self.connections = 0
         self.max_connections = cfg["max_associations"]
@@ -328,6 +338,7 @@ def main(argv=None):
         asyncio.run(run(meter, host, wport, hport, opts["endpoints"], ptys=opts["pty"]))
     except KeyboardInterrupt:
         pass
+    meter.model.shutdown()
     if meter.stats:
         print("stats " + json.dumps(meter.stats.report()))
     print("meter stopped")

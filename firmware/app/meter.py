@@ -6,6 +6,7 @@ the IDIS/DSMR habits head-ends expect) and read their values from
 """
 
 import log
+from cosem.alarm import ALARM_FRAUD_ATTEMPT, ALARM_POWER_UP, AlarmFilter, AlarmRegister, Alarms
 from cosem.association import AssociationLN
 from cosem.base import LogicalDevice
 from cosem.calendar import SpecialDaysTable, default_tariff_calendar
@@ -32,8 +33,10 @@ from hal.clock import SystemClock
 from micropython import const
 
 from app import sim
+from app.energy import TariffEnergy
 
 EVENT_POWER_UP = const(2)  # standard event log codes (DLMS UA / IDIS)
+EVENT_CLOCK_ADJUSTED_OLD = const(4)
 EVENT_CLOCK_ADJUSTED = const(5)
 FIRMWARE_VERSION = "mpdlms 0.1.0"
 
@@ -52,28 +55,50 @@ class Model:
         self.pushes = []  # cosem.push.PushSetup objects (app.push sends them)
         self.push_on_events = False
 
+    alarms = None  # cosem.alarm.Alarms
+
     def event(self, code):
         self.event_code.value = (axdr.UNSIGNED, code)
         self.event_log.capture()
         if self.push_on_events:
-            for p in self.pushes:
-                p.request()
+            self.push_now()
+
+    def alarm(self, bit):
+        """Raise an alarm; a newly set bit (filter permitting) pushes when
+        pushing on events is configured."""
+        if self.alarms is not None and self.alarms.raise_alarm(bit) and self.push_on_events:
+            self.push_now()
+
+    def push_now(self):
+        for p in self.pushes:
+            p.request()
 
     periodic = ()  # profiles captured on their capture_period (flash-backed)
+    monthly = ()  # billing profiles captured at the first local midnight of a month
     schedules = ()  # activity calendar, single action schedules: tick(prev, now, device)
     monitors = ()  # limiter, register monitors: tick()
+    energy = None  # app.energy.TariffEnergy: the rate registers
+    save_period = 900  # the energy split goes to flash this often (and at stop)
     device = None
     _prev = None
 
     def tick(self, now=None):
-        """Once a second: calendars and schedules over (previous tick, now],
-        monitors, and the periodic profiles at each period boundary (UTC)."""
+        """Once a second: the energy of (previous tick, now] to the tariff in
+        force, then calendars and schedules over that interval (a switch at
+        ``now`` counts from ``now``), monitors, and the periodic profiles at
+        each period boundary in local time (a daily profile at local
+        midnight, 23 or 25 hours apart across a daylight saving change)."""
         if now is None:
             now = self.clock.now()
         prev = self._prev
         if prev is None or prev > now:  # first tick, or the clock went back
             prev = now - 1
         self._prev = now
+        energy = self.energy
+        if energy is not None:
+            energy.advance(now)
+            if now // self.save_period != prev // self.save_period:
+                energy.save()
         for sch in self.schedules:
             try:
                 sch.tick(prev, now, self.device)
@@ -86,16 +111,54 @@ class Model:
                 log.error("%r failed: %r", m, e)
         for p in self.periodic:
             period = p.capture_period
-            if not period:
-                continue
-            b = now - now % period
-            src = p.source
-            last = src.time(src.count() - 1) if src.count() else -1
-            if b > last:
-                try:
-                    p.capture(b)
-                except (OSError, ValueError) as e:
-                    log.error("capture of %r failed: %r", p, e)
+            if period:
+                self._capture(p, self._boundary(now, period))
+        if self.monthly:
+            midnight = self._boundary(now, 86400)
+            if self.clock.local_datetime(midnight).day == 1:
+                for p in self.monthly:
+                    self._capture(p, midnight)
+
+    def clock_adjusted(self, old, new):
+        """A client set the time: the standard event log gets "clock adjusted
+        (old date/time)" stamped with the old time and "(new date/time)"
+        with the new one; the energy of a skipped interval is split by the
+        fixed schedule."""
+        if self.energy is not None:
+            self.energy.advance(old)
+            self.energy.jump(new)
+        self._prev = new
+        for code, t in ((EVENT_CLOCK_ADJUSTED_OLD, old), (EVENT_CLOCK_ADJUSTED, new)):
+            self.event_code.value = (axdr.UNSIGNED, code)
+            try:
+                self.event_log.capture(t)
+            except (OSError, ValueError) as e:
+                log.error("event log capture failed: %r", e)
+
+    def _boundary(self, utc, period):
+        """The last multiple of ``period`` in local time at or before ``utc``."""
+        local = utc - self.clock.deviation(utc) * 60
+        b = utc - local % period
+        # on the day of a daylight saving change the boundary found with
+        # today's offset is an hour off in the other one: move it there
+        r = (b - self.clock.deviation(b) * 60) % period
+        if r:
+            b = b - r if r < period // 2 else b + period - r
+        return b
+
+    def _capture(self, p, b):
+        src = p.source
+        last = src.time(src.count() - 1) if src.count() else -1
+        if b > last:
+            try:
+                p.capture(b)
+            except (OSError, ValueError) as e:
+                log.error("capture of %r failed: %r", p, e)
+
+    def shutdown(self):
+        """A clean stop: what is kept in RAM goes to flash."""
+        if self.energy is not None:
+            self.energy.save()
 
 
 def _relay(on):
@@ -193,7 +256,9 @@ def _associations(device, policies):
         device.associations[sap] = a
 
 
-def build_meter(cfg, hal_clock=None, store=None):
+def build_meter(cfg, hal_clock=None, store=None, relay=None):
+    """The meter's Model. ``relay(on)``: the breaker (a board's Pin, from
+    board.py); without one the simulator logs the switching."""
     hal_clock = hal_clock or SystemClock()
     security = security_context(cfg, store)
     s = sim.Simulation(sim.Tariffs(utc_offset=-cfg["clock"]["time_zone"] * 60))
@@ -236,14 +301,28 @@ def build_meter(cfg, hal_clock=None, store=None):
     add(scripts)
     add(calendar)
 
-    # Energy (Wh, scaler 0): total and per tariff, import and export
-    for c, fn in ((1, s.import_wh), (2, s.export_wh)):
+    # Energy (Wh, scaler 0): total and per tariff, import and export; the
+    # rates follow the tariff register (app.energy)
+    tariff_reg = mgmt.find(obis.parse("0.0.96.14.0.255"))
+    energy = TariffEnergy(
+        [(s.import_ws, s.import_split), (s.export_ws, s.export_split)],
+        2,
+        lambda: tariff_reg.value[1],
+        now(),
+        store,
+    )
+
+    def energy_wh(channel, rate):
+        energy.advance(now())
+        return energy.wh(channel, rate)
+
+    for c in (1, 2):
         for tariff in (0, 1, 2):
             add(
                 Register(
                     "1.0.%d.8.%d.255" % (c, tariff),
                     U32,
-                    (lambda fn=fn, t=tariff: fn(now(), t)),
+                    (lambda c=c, t=tariff: energy_wh(c - 1, t)),
                     0,
                     UNIT_WH,
                     writable=(),
@@ -384,6 +463,18 @@ def build_meter(cfg, hal_clock=None, store=None):
             clock=hal_clock,
         )
     )
+    # Monthly billing values (IDIS "data of billing period 1"), captured at
+    # the first local midnight of each month: two years
+    monthly = add(
+        ProfileGeneric(
+            "0.0.98.1.0.255",
+            ring("monthly", 24, 64),
+            [(clock, 2)]
+            + [(find(obis.parse("1.0.%d.8.%d.255" % (c, t))), 2) for c in (1, 2) for t in range(3)],
+            capture_period=0,
+            clock=hal_clock,
+        )
+    )
     add(SapAssignment("0.0.41.0.0.255", devices))
     if security is not None:
         from cosem.security_setup import SecuritySetup
@@ -423,8 +514,16 @@ def build_meter(cfg, hal_clock=None, store=None):
         security=security,
         lls_guard=LlsGuard(store),
     )
-    # Disconnect control and a limiter on the import power that opens it
-    dc = add(DisconnectControl("0.0.96.3.10.255", relay=_relay, control_mode=1))
+    # Disconnect control and a limiter on the import power that opens it; the
+    # control state and mode persist, so a power cut leaves the supply as it was
+    state, mode = _load_control(store)
+    dc = add(
+        DisconnectControl(
+            "0.0.96.3.10.255", relay=relay or _relay, control_mode=mode, control_state=state
+        )
+    )
+    if store is not None:
+        dc.on_change = lambda st, md: _save(store, "dc", bytes((st, md)))
 
     def execute(script_ln, selector):
         # the disconnect script table's selectors (0.0.10.0.106.255): 1 open, 2 close
@@ -448,15 +547,70 @@ def build_meter(cfg, hal_clock=None, store=None):
             execute=execute,
         )
     )
+    # Alarm register and filter (in flash with a store): power up, fraud
+    # attempts (an LLS client locked out)
+    reg, filt = _load_alarms(store)
+    alarm_register = add(AlarmRegister("0.0.97.98.0.255", reg))
+    alarm_filter = add(AlarmFilter("0.0.97.98.10.255", filt))
+    if store is not None:
+
+        def save_alarms():
+            v = (alarm_register.value[1] << 32) | alarm_filter.value[1]
+            _save(store, "alarms", v.to_bytes(8, "big"))
+
+        alarm_register.on_change = alarm_filter.on_change = save_alarms
+
     model = Model(server, clock, event_log, event_code)
+    model.alarms = Alarms(alarm_register, alarm_filter)
+    server.lls_guard.on_lockout = lambda sap: model.alarm(ALARM_FRAUD_ATTEMPT)
     model.device = mgmt
     model.schedules = (calendar,)
     model.monitors = (limiter,)
     model.periodic = (daily,)
+    model.monthly = (monthly,)
+    model.energy = energy
+    clock.on_adjust = model.clock_adjusted
     model.pushes = pushes
     model.push_on_events = cfg["push"]["on_events"]
     model.event(EVENT_POWER_UP)
+    model.alarm(ALARM_POWER_UP)
     return model
+
+
+def _save(store, name, data):
+    try:
+        store.put(name, data)
+    except OSError as e:
+        log.error("%s not saved: %r", name, e)
+
+
+def _load(store, name, size):
+    if store is None:
+        return None
+    try:
+        rec = store.get(name)
+    except OSError as e:
+        log.error("%s unreadable: %r", name, e)
+        return None
+    return rec if rec is not None and len(rec) == size else None
+
+
+def _load_control(store):
+    """(control_state, control_mode) of the disconnect control: as saved,
+    else connected in mode 1."""
+    rec = _load(store, "dc", 2)
+    if rec is None or rec[0] > 2 or rec[1] > 6:
+        return 1, 1
+    return rec[0], rec[1]
+
+
+def _load_alarms(store):
+    """(alarm register, alarm filter): as saved, else nothing raised, all enabled."""
+    rec = _load(store, "alarms", 8)
+    if rec is None:
+        return 0, 0xFFFFFFFF
+    v = int.from_bytes(rec, "big")
+    return v >> 32, v & 0xFFFFFFFF
 
 
 def makedirs(d):

@@ -32,6 +32,10 @@ def _energy(curves, t0, t1):
     return s
 
 
+def _total(curves, t):
+    return _energy(curves, EPOCH, t) if t > EPOCH else 0.0
+
+
 class Tariffs:
     """Day tariff (1) from ``day_start`` to ``day_end`` local seconds, night (2) otherwise."""
 
@@ -76,10 +80,24 @@ class Simulation:
         return self._wh((EXPORT,), t, tariff)
 
     def _wh(self, curves, t, tariff):
+        if tariff == 0:
+            return int(_total(curves, t) / 3600)
         t1, t2 = self.tariffs.split(curves, t)
-        if tariff == 0:  # the total is the sum of the rate registers, to the Wh
-            return int(t1 / 3600) + int(t2 / 3600)
         return int((t1 if tariff == 1 else t2) / 3600)
+
+    # energies in W s, for app.energy (which splits them by the tariff in force)
+    def import_ws(self, t):
+        return _total(IMPORT, t)
+
+    def export_ws(self, t):
+        return _total((EXPORT,), t)
+
+    def import_split(self, t):
+        """(tariff-1, tariff-2) W s by the fixed schedule (day 07:00-23:00 standard time)."""
+        return self.tariffs.split(IMPORT, t)
+
+    def export_split(self, t):
+        return self.tariffs.split((EXPORT,), t)
 
     def power(self, t, phase=0):
         """Active power import in W: per phase (1..3) or total (0)."""

@@ -141,6 +141,9 @@ class Clock(CosemObject):
         # setting clears them.
         self.flags = 0
         self._preset = None  # (preset, validity start, validity end) in UTC
+        # on_adjust(old_utc, new_utc): the application's hook for a time
+        # setting by a client (attribute 2 or a method), e.g. event log entries
+        self.on_adjust = None
 
     # -- time and daylight saving --------------------------------------------
 
@@ -196,8 +199,11 @@ class Clock(CosemObject):
         return self.clock.now()
 
     def _set_utc(self, utc):
+        old = self.clock.now()
         self.clock.set(utc)
         self.flags &= ~(axdr.STATUS_INVALID | axdr.STATUS_DOUBTFUL)
+        if self.on_adjust is not None:
+            self.on_adjust(old, utc)
 
     def _utc_of(self, data):
         dt = _datetime(data)

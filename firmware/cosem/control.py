@@ -84,7 +84,14 @@ class DisconnectControl(CosemObject):
         self.relay = relay
         self.control_mode = control_mode
         self.control_state = CONNECTED if control_mode == 0 else control_state
+        # on_change(control_state, control_mode): the application keeps both
+        # in flash, so the supply is what it was after a power cut
+        self.on_change = None
         self._drive()
+
+    def _changed(self):
+        if self.on_change is not None:
+            self.on_change(self.control_state, self.control_mode)
 
     @property
     def output_state(self):
@@ -114,6 +121,7 @@ class DisconnectControl(CosemObject):
                 self.control_state = dst
                 if self.output_state != was:
                     self._drive()  # disconnected <-> ready: the relay stays open
+                self._changed()
                 return True
         return False
 
@@ -149,6 +157,7 @@ class DisconnectControl(CosemObject):
         if mode == 0 and self.control_state != CONNECTED:
             self.control_state = CONNECTED  # mode 0: always connected
             self._drive()
+        self._changed()
 
     def action(self, method, data, ctx):
         if method not in (1, 2):

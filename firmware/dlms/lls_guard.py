@@ -28,6 +28,7 @@ class LlsGuard:
         self.lockout = lockout
         self.lockout_s = lockout_s
         self._mem = {}
+        self.on_lockout = None  # on_lockout(sap): the app raises its fraud alarm
 
     def _get(self, sap):
         rec = self._mem.get(sap)
@@ -54,6 +55,8 @@ class LlsGuard:
         failures = self._get(sap)[0] + 1
         if failures >= self.lockout:
             until = now + self.lockout_s
+            if failures == self.lockout and self.on_lockout is not None:
+                self.on_lockout(sap)
         elif failures > self.free:
             until = now + min(1 << (failures - self.free), self.max_delay)
         else:
