@@ -55,8 +55,9 @@ class Simulator:
     pass the same path again to restart a meter with its flash).
     ``serial=True``: start through tools/pty_launcher.py, so the meter also
     serves its optical port and RS-485 bus on ptys; ``read_endpoints()``
-    then has their paths ("optical", "rs485"). ``romfs=IMAGE``: run the code
-    in place from a ROMFS image (build/mpy/unix.romfs) through
+    then has their paths ("optical", "rs485"); ``ptys=("p1",)`` names
+    other ports. ``module``: what runs (``app.gateway`` for the gateway).
+    ``romfs=IMAGE``: run the code in place from a ROMFS image (build/mpy/unix.romfs) through
     tools/romfs_launcher.py, as a board runs it from flash, so the heap holds
     only what the code creates."""
 
@@ -69,6 +70,8 @@ class Simulator:
         store=None,
         serial=False,
         romfs=None,
+        module="app.main",
+        ptys=None,
     ):
         self.wrapper_port, self.hdlc_port = free_ports(2)
         self.tmp = tempfile.mkdtemp(prefix="sim-")
@@ -81,7 +84,7 @@ class Simulator:
             "-X",
             "heapsize=%s" % heapsize,
             "-m",
-            "app.main",
+            module,
             "--wrapper-port",
             str(self.wrapper_port),
             "--hdlc-port",
@@ -99,11 +102,14 @@ class Simulator:
         env["MICROPYPATH"] = ".frozen:%s:%s" % (code, os.path.join(ROOT, "boards", "unix"))
         if romfs:  # the code runs in place from a mapped image, as on a board
             env["MICROPYPATH"] = ".frozen:%s" % os.path.join(ROOT, "boards", "unix")
-            at = args.index("app.main")
+            at = args.index(module)
             args[at:at] = ["romboot"]
             args = [sys.executable, "-m", "tools.romfs_launcher", romfs, "--"] + args
-        if serial:
-            args = [sys.executable, "-m", "tools.pty_launcher", "--"] + args
+        if serial or ptys:
+            names = []
+            for name in ptys or ():
+                names += ["--pty", name]
+            args = [sys.executable, "-m", "tools.pty_launcher"] + names + ["--"] + args
         self.log = open(os.path.join(self.tmp, "sim.log"), "w+")
         self.proc = subprocess.Popen(
             args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT

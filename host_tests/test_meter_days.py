@@ -208,3 +208,50 @@ class TestAWeekOfTheMeter(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestFlashLoadProfile(unittest.TestCase):
+    """load_profile.source "flash": an entry captured every 15 minutes into
+    the store, kept across a power cut."""
+
+    def setUp(self):
+        self.dir = "/tmp/mpdlms-lp-%s" % binascii.hexlify(os.urandom(4)).decode()
+        os.mkdir(self.dir)
+        self.store = open_store(self.dir + "/flash.img", 256, 512)
+        self.clock = ManualClock(START)
+        self.cfg = config.load('{"load_profile": {"source": "flash", "entries": 96}}')
+
+    def tearDown(self):
+        self.store.dev.close()
+        for name in os.listdir(self.dir):
+            os.remove(self.dir + "/" + name)
+        os.rmdir(self.dir)
+
+    def test_captures_every_quarter_hour(self):
+        model = build_meter(self.cfg, hal_clock=self.clock, store=self.store)
+        dev = model.server.devices[1]
+        lp = dev.find(obis.parse("1.0.99.1.0.255"))
+        total = dev.find(obis.parse("1.0.1.8.0.255"))
+        want = {}
+        model.tick()
+        want[START] = total.get(2, None)[1]
+        for _ in range(12):  # an hour in 5-minute steps
+            self.clock.advance(STEP)
+            model.tick()
+            now = self.clock.now()
+            if now % 900 == 0:
+                want[now] = total.get(2, None)[1]
+        src = lp.source
+        self.assertEqual(src.count(), 5)
+        got = {}
+        for i, row in enumerate(src.rows(0, src.count() - 1)):
+            got[src.time(i)] = row[2][1]
+        self.assertEqual(got, want)
+        # a power cut: the entries are still there, and capturing goes on
+        self.store = open_store(None, dev=self.store.dev.reboot())
+        model = build_meter(self.cfg, hal_clock=self.clock, store=self.store)
+        lp = model.server.devices[1].find(obis.parse("1.0.99.1.0.255"))
+        self.assertEqual(lp.source.count(), 5)
+        self.clock.advance(900)
+        model.tick()
+        self.assertEqual(lp.source.count(), 6)

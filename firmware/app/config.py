@@ -98,7 +98,11 @@ DEFAULTS = {
     "store": {"path": "build/sim/store.img", "blocks": 256},
     "daily_profile": {"entries": 400},
     "clock": {"time_zone": -60, "dst": True},
-    "load_profile": {"period": 900, "entries": 2880},
+    # Load profile 1.0.99.1.0.255: "simulated" computes its history from the
+    # physics (entries back from now, nothing written); "flash" captures an
+    # entry every period into a ring in the store, as a meter in the field
+    # does (empty at first; needs store.path).
+    "load_profile": {"period": 900, "entries": 2880, "source": "simulated"},
     "event_log": {"entries": 100},
     "gas": {"enabled": True, "sap": 2, "logical_device_name": "MPYGAS0000000001"},
     # Push setup 0.0.25.9.0.255 (app.push): DATA-NOTIFICATIONs over the TCP
@@ -116,6 +120,31 @@ DEFAULTS = {
         "repetition_delay": 10,
         "security": "none",
     },
+    # Gateway mode (python -m tools.pty_launcher --pty p1 -- micropython -m
+    # app.gateway, or a board's main): a real meter's port read into values,
+    # published over MQTT with Home Assistant discovery and served by our own
+    # COSEM server (wrapper and HDLC ports, the clients above). input: "p1"
+    # (DSMR; key set: Luxembourg's encrypted P1) or "han" (DLMS push frames;
+    # key/auth_key: the customer's GUEK/GAK, empty when not ciphered).
+    "gateway": {
+        "input": "p1",
+        "baudrate": 115200,
+        "key": "",
+        "auth_key": "",
+        "device": {"id": "mpgw", "name": "Electricity meter", "manufacturer": "", "model": ""},
+        "status_s": 60,
+        "mqtt": {
+            "enabled": False,
+            "host": "127.0.0.1",
+            "port": 1883,
+            "username": "",
+            "password": "",
+            "prefix": "homeassistant",
+            "base": "mpdlms",
+            "min_interval_ms": 10000,
+            "keepalive": 60,
+        },
+    },
 }
 
 
@@ -130,6 +159,9 @@ def _merge(base, over, path):
     for k, v in base.items():
         out[k] = v
     for k, v in over.items():
+        if not isinstance(k, str):
+            # MicroPython's json reads {"a": "b": true, ...} as {"a": "b", True: ...}
+            raise ConfigError("%s: not valid JSON (a field name is no string)" % (path or "config"))
         p = path + "." + k if path else k
         if k not in base:
             raise ConfigError("%s: unknown field" % p)
@@ -279,6 +311,10 @@ def validate(cfg):
         raise ConfigError("clock.dst: must be true or false")
     _int(cfg, "load_profile.period", 60, 86400)
     _int(cfg, "load_profile.entries", 1, 1000000)
+    if cfg["load_profile"]["source"] not in ("simulated", "flash"):
+        raise ConfigError("load_profile.source: must be one of simulated, flash")
+    if cfg["load_profile"]["source"] == "flash" and not cfg["store"]["path"]:
+        raise ConfigError("load_profile.source: flash needs store.path")
     _int(cfg, "event_log.entries", 1, 10000)
     gas = cfg["gas"]
     if not isinstance(gas["enabled"], bool):
@@ -330,7 +366,32 @@ def validate(cfg):
     if cfg["gas"]["enabled"] and cfg["gas"]["sap"] == 1:
         raise ConfigError("gas.sap: 1 is the management logical device")
     _push(cfg)
+    _gateway(cfg)
     return cfg
+
+
+def _gateway(cfg):
+    g = cfg["gateway"]
+    if g["input"] not in ("p1", "han"):
+        raise ConfigError("gateway.input: must be one of p1, han")
+    if g["baudrate"] not in BAUDRATES:
+        raise ConfigError(
+            "gateway.baudrate: must be one of %s" % ", ".join(str(b) for b in BAUDRATES)
+        )
+    for k in ("key", "auth_key"):
+        if g[k]:
+            _hex(g[k], "gateway." + k, (16, 32) if k == "key" else (16,))
+    _text(g["device"].get("id"), "gateway.device.id", 1, 32)
+    _int(cfg, "gateway.status_s", 1, 86400)
+    m = g["mqtt"]
+    if not isinstance(m["enabled"], bool):
+        raise ConfigError("gateway.mqtt.enabled: must be true or false")
+    _text(m["host"], "gateway.mqtt.host", 1, 128)
+    _int(cfg, "gateway.mqtt.port", 1, 65535)
+    _int(cfg, "gateway.mqtt.min_interval_ms", 0, 3600000)
+    _int(cfg, "gateway.mqtt.keepalive", 5, 3600)
+    for k in ("username", "password", "prefix", "base"):
+        _text(m[k], "gateway.mqtt." + k, 0 if k in ("username", "password") else 1, 64)
 
 
 def load(text=None):
@@ -341,14 +402,27 @@ def load(text=None):
             over = json.loads(text)
         except ValueError as e:
             raise ConfigError("config: not valid JSON (%s)" % e)
+        except (RuntimeError, MemoryError):
+            # CPython's json recurses (RecursionError, a RuntimeError) and
+            # MicroPython's runs out of heap on thousands of nested [ or {
+            raise ConfigError("config: nested too deeply")
     return validate(_merge(DEFAULTS, over, ""))
+
+
+def load_bytes(data):
+    """The configuration from a file's octets (UTF-8 JSON)."""
+    try:
+        text = bytes(data).decode()
+    except UnicodeError:
+        raise ConfigError("config: not UTF-8 text")
+    return load(text)
 
 
 def load_file(path):
     if path is None:
         return load(None)
-    with open(path) as f:
-        return load(f.read())
+    with open(path, "rb") as f:
+        return load_bytes(f.read())
 
 
 def simulator_defaults_in_use(cfg):

@@ -411,10 +411,14 @@ def build_meter(cfg, hal_clock=None, store=None, relay=None):
         ]
 
     find = mgmt.find
-    add(
+    if lp["source"] == "flash" and store is not None:
+        source = FlashRingSource(store, "lp", lp["entries"], 48)
+    else:
+        source = SimulatedSource(lp["period"], lp["entries"], row_at, clock)
+    load_profile = add(
         ProfileGeneric(
             "1.0.99.1.0.255",
-            SimulatedSource(lp["period"], lp["entries"], row_at, clock),
+            source,
             [
                 (clock, 2),
                 (status, 2),
@@ -422,6 +426,7 @@ def build_meter(cfg, hal_clock=None, store=None, relay=None):
                 (find(obis.parse("1.0.2.8.0.255")), 2),
             ],
             capture_period=lp["period"],
+            clock=hal_clock,
         )
     )
     # Event logs (standard, fraud, disconnector, power quality; DSMR 5 numbering):
@@ -567,6 +572,8 @@ def build_meter(cfg, hal_clock=None, store=None, relay=None):
     model.schedules = (calendar,)
     model.monitors = (limiter,)
     model.periodic = (daily,)
+    if not isinstance(load_profile.source, SimulatedSource):
+        model.periodic = (daily, load_profile)
     model.monthly = (monthly,)
     model.energy = energy
     clock.on_adjust = model.clock_adjusted

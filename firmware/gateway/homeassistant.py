@@ -272,6 +272,20 @@ class Discovery:
         self.status_topic = prefix + "/status"
         self.client = None
 
+    def add(self, code, unit=None, scaler=None, name=None, medium=None):
+        """One sensor more (a gateway meeting a new value); its config goes
+        out at once when the client is connected, else with the others at
+        the next CONNACK. Returns the Sensor (the existing one if known)."""
+        s = Sensor(code, unit, name, scaler, medium)
+        if s.key in self.by_key:
+            return self.by_key[s.key]
+        self.sensors.append(s)
+        self.by_key[s.key] = s
+        client = self.client
+        if client is not None and client.connected:
+            client.publish(self.config_topic(s), json.dumps(self.config(s)), 1, True)
+        return s
+
     def sensor(self, code):
         """The Sensor of an OBIS code in any text form (KeyError if none)."""
         return self.by_key[obis.short(obis.parse(code))]

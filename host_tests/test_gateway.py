@@ -1,0 +1,251 @@
+# runtime: cpython-only -- runs the gateway under the unix port with a broker and a pty
+"""The gateway end to end: app.gateway under the unix MicroPython port reads
+real DSMR telegrams written into its P1 pty, publishes them to an MQTT
+broker (amqtt) with Home Assistant discovery, and serves them from its COSEM
+server, read here by the dlms-cosem client."""
+
+import asyncio
+import json
+import os
+import threading
+import time
+
+import pytest
+import serial
+from amqtt.client import MQTTClient
+from dlms_cosem import cosem, enumerations, utils
+from dlms_cosem.client import DlmsClient
+from dlms_cosem.io import BlockingTcpIO, TcpTransport
+from dlms_cosem.security import NoSecurityAuthentication
+from simulator import ROOT, Simulator, check_clean_stop
+from test_mqtt_broker import Broker, wait_until
+
+DATA = os.path.join(ROOT, "host_tests", "data", "dsmr")
+
+
+def telegram(name):
+    with open(os.path.join(DATA, name), "rb") as f:
+        return f.read()
+
+
+class Subscriber:
+    """amqtt's client in a thread, keeping every message by topic (the last)
+    and in order."""
+
+    def __init__(self, port, topics):
+        self.port = port
+        self.topics = topics
+        self.last = {}
+        self.all = []
+        self.ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(20), "subscriber did not connect"
+
+    def _run(self):
+        self.loop.run_until_complete(self._main())
+
+    async def _main(self):
+        c = MQTTClient(client_id="gateway-test", config={"auto_reconnect": False})
+        await c.connect("mqtt://127.0.0.1:%d/" % self.port)
+        await c.subscribe([(t, 1) for t in self.topics])
+        self.client = c
+        self.ready.set()
+        self._stop = asyncio.Event()
+        while not self._stop.is_set():
+            try:
+                m = await c.deliver_message(timeout_duration=0.2)
+            except asyncio.TimeoutError:
+                continue
+            if m is None:
+                continue
+            payload = bytes(m.publish_packet.payload.data).decode()
+            self.last[m.topic] = payload
+            self.all.append((m.topic, payload))
+        await c.disconnect()
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def broker():
+    b = Broker()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(broker):
+    cfg = {
+        "gateway": {
+            "input": "p1",
+            "device": {"id": "p1gw", "name": "Home meter"},
+            "status_s": 1,
+            "mqtt": {"enabled": True, "port": broker.port, "min_interval_ms": 0},
+        }
+    }
+    sim = Simulator(cfg, module="app.gateway", ptys=("p1",))
+    yield sim
+    rc = sim.stop()
+    check_clean_stop(sim, rc)
+
+
+@pytest.fixture(scope="module")
+def fed(broker, gateway):
+    sub = Subscriber(broker.port, ["homeassistant/#", "mpdlms/#"])
+    path = gateway.read_endpoints()["p1"]["path"]
+    with serial.Serial(path, 115200, timeout=1) as p:
+        p.write(b"garbage before\r\n" + telegram("dsmr50_iskra.txt"))
+        p.flush()
+        wait_until(lambda: "mpdlms/p1gw/1_0_1_8_1/state" in sub.last, 20, "the first states")
+        bad = bytearray(telegram("dsmr50_iskra.txt"))
+        bad[bad.index(b"000004.426")] = ord("9")  # the CRC no longer matches
+        p.write(bytes(bad))
+        p.flush()
+        wait_until(lambda: json.loads(sub.last.get("mpdlms/p1gw/status", "{}")).get("crc"), 20)
+    yield sub
+    sub.close()
+
+
+def test_discovery_configs(fed):
+    cfg = json.loads(fed.last["homeassistant/sensor/p1gw/1_0_1_8_1/config"])
+    assert cfg["device_class"] == "energy"
+    assert cfg["state_class"] == "total_increasing"
+    assert cfg["unit_of_measurement"] == "kWh"
+    assert cfg["state_topic"] == "mpdlms/p1gw/1_0_1_8_1/state"
+    assert cfg["availability_topic"] == "mpdlms/p1gw/availability"
+    assert cfg["device"]["name"] == "Home meter"
+    volts = json.loads(fed.last["homeassistant/sensor/p1gw/1_0_32_7_0/config"])
+    assert (volts["device_class"], volts["unit_of_measurement"]) == ("voltage", "V")
+    gas = json.loads(fed.last["homeassistant/sensor/p1gw/0_1_24_2_1/config"])
+    assert gas["device_class"] == "gas"
+    assert fed.last["mpdlms/p1gw/availability"] == "online"
+
+
+def test_states_are_the_telegram_values(fed):
+    want = {
+        "1_0_1_8_1": "4.426",
+        "1_0_1_8_2": "2.399",
+        "1_0_2_8_1": "2.444",
+        "1_0_1_7_0": "0.244",
+        "1_0_32_7_0": "230.0",
+        "1_0_71_7_0": "0.86",
+        "0_1_24_2_1": "0.107",
+    }
+    for obj, value in want.items():
+        assert float(fed.last["mpdlms/p1gw/%s/state" % obj]) == float(value), obj
+
+
+def test_status_counts_the_crc_failure(fed):
+    status = json.loads(fed.last["mpdlms/p1gw/status"])
+    assert status["telegrams"] == 1
+    assert status["crc"] == 1
+    assert status["values"] > 20
+    assert "crc" in status["last_error"]
+    # the corrupted telegram's value never reached a state
+    states = [p for t, p in fed.all if t == "mpdlms/p1gw/1_0_1_8_1/state"]
+    assert set(states) == {"4.426"}
+
+
+def test_dlms_client_reads_the_gateway_like_a_meter(fed, gateway):
+    t = TcpTransport(
+        client_logical_address=16,
+        server_logical_address=1,
+        io=BlockingTcpIO(host="127.0.0.1", port=gateway.wrapper_port),
+    )
+    c = DlmsClient(transport=t, authentication=NoSecurityAuthentication())
+    with c.session():
+        raw = c.get(
+            cosem.CosemAttribute(
+                interface=enumerations.CosemInterface.REGISTER,
+                instance=cosem.Obis(1, 0, 1, 8, 1),
+                attribute=2,
+            )
+        )
+        assert utils.parse_as_dlms_data(raw) == 4426
+        raw = c.get(
+            cosem.CosemAttribute(
+                interface=enumerations.CosemInterface.REGISTER,
+                instance=cosem.Obis(1, 0, 1, 8, 1),
+                attribute=3,
+            )
+        )
+        assert utils.parse_as_dlms_data(raw) == [0, 30]  # Wh, scaler 0: 4426 Wh
+        raw = c.get(
+            cosem.CosemAttribute(
+                interface=enumerations.CosemInterface.REGISTER,
+                instance=cosem.Obis(1, 0, 32, 7, 0),
+                attribute=3,
+            )
+        )
+        assert utils.parse_as_dlms_data(raw) == [-1, 35]  # 0.1 V
+
+
+def test_diagnose_topic(fed, broker):
+    # a corrupted telegram on the diagnose topic: the answer says why
+    bad = bytearray(telegram("dsmr50_iskra.txt"))
+    bad[bad.index(b"000004.426")] = ord("9")
+
+    async def ask():
+        c = MQTTClient(client_id="diagnose-test", config={"auto_reconnect": False})
+        await c.connect("mqtt://127.0.0.1:%d/" % broker.port)
+        await c.subscribe([("mpdlms/p1gw/diagnosis", 1)])
+        await c.publish("mpdlms/p1gw/diagnose", bytes(bad), qos=1)
+        while True:
+            m = await c.deliver_message(timeout_duration=20)
+            if m.topic == "mpdlms/p1gw/diagnosis":
+                break
+        await c.disconnect()
+        return json.loads(bytes(m.publish_packet.payload.data).decode())
+
+    answer = asyncio.run(ask())
+    assert answer["kind"] == "p1"
+    assert any("crc" in e for e in answer["errors"])
+    time.sleep(0.1)
+
+
+def test_han_gateway_serves_a_kamstrup_push():
+    from test_decode_cli import han_sample
+
+    hexed, _ = han_sample("kamstrup_se_hdlc")
+    cfg = {"gateway": {"input": "han", "baudrate": 2400, "device": {"id": "hangw"}}}
+    sim = Simulator(cfg, module="app.gateway", ptys=("han",))
+    try:
+        path = sim.read_endpoints()["han"]["path"]
+        with serial.Serial(path, 2400, timeout=1) as p:
+            p.write(b"\x00\x7e\x12noise" + bytes.fromhex(hexed))
+            p.flush()
+        t = TcpTransport(
+            client_logical_address=16,
+            server_logical_address=1,
+            io=BlockingTcpIO(host="127.0.0.1", port=sim.wrapper_port),
+        )
+        c = DlmsClient(transport=t, authentication=NoSecurityAuthentication())
+        power = cosem.CosemAttribute(
+            interface=enumerations.CosemInterface.REGISTER,
+            instance=cosem.Obis(1, 1, 1, 7, 0),
+            attribute=2,
+        )
+        deadline = time.time() + 10
+        while True:
+            try:
+                with c.session():
+                    assert utils.parse_as_dlms_data(c.get(power)) == 826
+                    unit = cosem.CosemAttribute(
+                        interface=enumerations.CosemInterface.REGISTER,
+                        instance=cosem.Obis(1, 1, 1, 7, 0),
+                        attribute=3,
+                    )
+                    assert utils.parse_as_dlms_data(c.get(unit)) == [0, 27]  # W
+                break
+            except Exception:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+    finally:
+        rc = sim.stop()
+    check_clean_stop(sim, rc)
+    assert '"telegrams": 1' in sim.output()
