@@ -249,3 +249,78 @@ def test_han_gateway_serves_a_kamstrup_push():
         rc = sim.stop()
     check_clean_stop(sim, rc)
     assert '"telegrams": 1' in sim.output()
+
+
+@pytest.fixture(scope="module")
+def meter():
+    """Our simulated meter with its optical port, the legacy meter the
+    optical gateway reads."""
+    s = Simulator(serial=True)
+    yield s
+    rc = s.stop()
+    check_clean_stop(s, rc)
+
+
+def gurux_read(sim, ln):
+    """The gateway's register (value, scaler, unit) by gurux-dlms, public client."""
+    from gurux_dlms.objects import GXDLMSRegister
+    from test_interop_gurux import Session
+
+    with Session(sim, "wrapper", 16).connect() as s:
+        reg = GXDLMSRegister(ln)
+        s.read(reg, 3)
+        s.read(reg, 2)
+    return reg
+
+
+def wait_for(fn, timeout=30):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return fn()
+        except Exception:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_optical_gateway_reads_the_meters_readout(meter):
+    path = meter.read_endpoints()["optical"]["path"]
+    cfg = {"gateway": {"input": "optical", "optical": {"mode": "readout", "period_s": 2}}}
+    gw = Simulator(cfg, module="app.gateway", extra_args=["--serial", "optical=" + path])
+    try:
+        reg = wait_for(lambda: gurux_read(gw, "1.0.1.8.0.255"))
+        # the readout's 1.8.0 (kWh, 3 decimals) as Wh, scaler 0
+        assert reg.scaler == 1 and reg.unit == 30  # gurux shows the scaler as 10^0
+        assert reg.value > 1000
+        volts = gurux_read(gw, "1.0.32.7.0.255")
+        assert volts.unit == 35 and 200 < volts.value < 260
+    finally:
+        rc = gw.stop()
+    check_clean_stop(gw, rc)
+
+
+def test_optical_gateway_polls_the_meter_over_mode_e(meter):
+    path = meter.read_endpoints()["optical"]["path"]
+    cfg = {
+        "gateway": {
+            "input": "optical",
+            "optical": {
+                "mode": "dlms",
+                "period_s": 2,
+                "client": 17,
+                "password": "12345678",
+                "address_size": 2,
+                "objects": [[3, "1.0.1.8.0.255", 2], [3, "1.0.32.7.0.255", 2]],
+            },
+        }
+    }
+    gw = Simulator(cfg, module="app.gateway", extra_args=["--serial", "optical=" + path])
+    try:
+        reg = wait_for(lambda: gurux_read(gw, "1.0.1.8.0.255"))
+        assert reg.unit == 30 and reg.value > 1000
+        volts = gurux_read(gw, "1.0.32.7.0.255")
+        assert volts.unit == 35 and 200 < volts.value < 260
+    finally:
+        rc = gw.stop()
+    check_clean_stop(gw, rc)

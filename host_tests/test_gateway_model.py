@@ -44,6 +44,35 @@ class TestGatewayModel(unittest.TestCase):
         self.assertEqual(ident.CLASS_ID, 1)
         self.assertEqual(ident.get(2, None)[0], axdr.OCTET_STRING)
 
+    def test_floats_keep_their_decimals(self):
+        from app.gateway import _exact
+
+        for f, want in ((60520.216, (60520216, -3)), (228.2, (2282, -1)), (0.0, (0, 0))):
+            self.assertEqual(_exact(f), want)
+        self.assertEqual(_exact(-12.5), (-125, -1))
+
+    def test_a_value_with_other_decimals_keeps_the_objects_scaler(self):
+        gw = gateway()
+        gw.update({"1-0:1.8.0": {"value": 60520.22, "unit": "kWh"}})  # "060520.220"
+        reg = gw.device.find(obis.parse("1.0.1.8.0.255"))
+        scaler = reg.get(3, None)[1][0][1]
+        gw.update({"1-0:1.8.0": {"value": 60520.216, "unit": "kWh"}})
+        self.assertEqual(scaler, 1)  # 60520.22 kWh read as 6052022 x 10 Wh
+        self.assertEqual(reg.get(3, None)[1][0][1], 1)
+        self.assertEqual(reg.get(2, None)[1], 6052021)  # 60520.216 kWh, in 10 Wh
+
+    def test_readout_values_keep_the_text_decimals(self):
+        from app.optical import readout_values
+        from dlms.iec62056_21_client import parse_data_block
+
+        r = parse_data_block(
+            "1.8.0(060520.220*kWh)\r\n32.7.0(228.2*V)\r\n0-0:96.1.0(00000001)\r\n!"
+        )
+        v = readout_values(r)
+        self.assertEqual(v["1-0:1.8.0"], {"value": 60520220, "scaler": -3, "unit": "kWh"})
+        self.assertEqual(v["1-0:32.7.0"]["scaler"], -1)
+        self.assertEqual(v["0-0:96.1.0"], {"value": "00000001", "unit": None})
+
     def test_a_second_telegram_updates_in_place(self):
         gw = gateway()
         gw.feed(read("dsmr50_iskra.txt"))

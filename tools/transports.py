@@ -6,7 +6,7 @@ Each has ``exchange(apdu) -> apdu`` and ``close()``; they run on CPython.
 import socket
 
 from dlms import wrapper
-from dlms.hdlc_client import HdlcClientLink
+from dlms.hdlc_client import HdlcLinkTransport
 
 
 def _connect(host, port, timeout):
@@ -36,41 +36,6 @@ class WrapperTransport:
 
     def close(self):
         self.sock.close()
-
-
-class HdlcLinkTransport:
-    """What every HDLC transport does: SNRM/UA, I frames with RR for segments,
-    DISC; subclasses give ``_send(data)``, ``_read()`` (octets, or b"" when the
-    line is gone or silent) and ``_close()``."""
-
-    def _open(self, client, server, physical, address_size, max_info, window):
-        self.link = HdlcClientLink(client, server, physical, address_size, max_info, window)
-        self._send(self.link.snrm())
-        self._wait()
-
-    def _wait(self):
-        while True:
-            data = self._read()
-            if not data:
-                raise OSError("no answer from the meter")
-            r = self.link.receive_data(data)
-            out = self.link.data_to_send()
-            if out:
-                self._send(out)
-            if r is not None:
-                return r
-
-    def exchange(self, apdu):
-        self._send(self.link.request(apdu))
-        return self._wait()
-
-    def close(self):
-        try:
-            self._send(self.link.disc())
-            self._wait()
-        except OSError:
-            pass
-        self._close()
 
 
 class HdlcTransport(HdlcLinkTransport):

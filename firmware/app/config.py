@@ -133,6 +133,24 @@ DEFAULTS = {
         "auth_key": "",
         "device": {"id": "mpgw", "name": "Electricity meter", "manufacturer": "", "model": ""},
         "status_s": 60,
+        # input "optical": a legacy meter on an optical head (or an RS-485
+        # bus, iec false) read every period_s, by its 62056-21 readout (mode
+        # "readout") or a DLMS session reading `objects` ([class, OBIS,
+        # attribute], mode "dlms") as `client` with `password` (LLS; empty:
+        # none) at HDLC physical address `physical`
+        "optical": {
+            "mode": "readout",
+            "period_s": 60,
+            "device_address": "",
+            "max_baud": 9600,
+            "iec": True,
+            "client": 16,
+            "server": 1,
+            "physical": 16,
+            "address_size": 4,
+            "password": "",
+            "objects": [[3, "1.0.1.8.0.255", 2], [3, "1.0.2.8.0.255", 2], [3, "1.0.1.7.0.255", 2]],
+        },
         "mqtt": {
             "enabled": False,
             "host": "127.0.0.1",
@@ -372,8 +390,36 @@ def validate(cfg):
 
 def _gateway(cfg):
     g = cfg["gateway"]
-    if g["input"] not in ("p1", "han"):
-        raise ConfigError("gateway.input: must be one of p1, han")
+    if g["input"] not in ("p1", "han", "optical"):
+        raise ConfigError("gateway.input: must be one of p1, han, optical")
+    o = g["optical"]
+    if o["mode"] not in ("readout", "dlms"):
+        raise ConfigError("gateway.optical.mode: must be one of readout, dlms")
+    _int(cfg, "gateway.optical.period_s", 1, 86400)
+    if o["max_baud"] not in IEC_BAUDRATES:
+        raise ConfigError("gateway.optical.max_baud: must be one of %s" % (IEC_BAUDRATES,))
+    _int(cfg, "gateway.optical.client", 1, 127)
+    _int(cfg, "gateway.optical.server", 1, 0x3FFF)
+    _int(cfg, "gateway.optical.physical", 16, 0x3FFD)
+    if o["address_size"] not in (1, 2, 4):
+        raise ConfigError("gateway.optical.address_size: must be 1, 2 or 4")
+    _text(o["password"], "gateway.optical.password", 0, 32)
+    if not isinstance(o["objects"], list) or len(o["objects"]) > 64:
+        raise ConfigError("gateway.optical.objects: must be a list of at most 64 objects")
+    for i, item in enumerate(o["objects"]):
+        ok = isinstance(item, list) and len(item) == 3
+        if ok:
+            try:
+                from dlms import obis
+
+                obis.parse(item[1])
+                ok = all(isinstance(x, int) and x > 0 for x in (item[0], item[2]))
+            except Exception:
+                ok = False
+        if not ok:
+            raise ConfigError(
+                'gateway.optical.objects[%d]: must be [class, "A.B.C.D.E.F", attribute]' % i
+            )
     if g["baudrate"] not in BAUDRATES:
         raise ConfigError(
             "gateway.baudrate: must be one of %s" % ", ".join(str(b) for b in BAUDRATES)

@@ -6,8 +6,10 @@ client reads the gateway like a meter.
     python -m tools.pty_launcher --pty p1 -- micropython -m app.gateway --config FILE
 
 The input is a UART (hal.uart; on the unix port the pty of ``--pty
-p1=FD:PATH``, named "p1" or "han"); the decoders are sans-IO
-(gateway.dsmr, gateway.han). Each value becomes, on first sight:
+p1=FD:PATH`` or a device, ``--serial optical=/dev/ttyUSB0``, named as the
+input: "p1", "han" or "optical"); the decoders are sans-IO (gateway.dsmr,
+gateway.han; app.optical reads a legacy meter by its 62056-21 readout or a
+DLMS session). Each value becomes, on first sight:
 
 - a COSEM object under its OBIS code (value group F 255): a Register (class
   3) with the value's scaler and unit in DLMS terms (kWh -> Wh with the
@@ -70,9 +72,10 @@ _DROPS = {"wrong key or tag mismatch": "decrypt", "stale counter": "stale", "fcs
 
 
 def _numeric_tag(v):
+    # 32 bits while the value has ample room (an energy register grows)
     if v < 0:
-        return axdr.DOUBLE_LONG if v >= -(1 << 31) else axdr.LONG64
-    return axdr.DOUBLE_LONG_UNSIGNED if v < (1 << 32) else axdr.LONG64_UNSIGNED
+        return axdr.DOUBLE_LONG if v >= -(1 << 28) else axdr.LONG64
+    return axdr.DOUBLE_LONG_UNSIGNED if v < (1 << 30) else axdr.LONG64_UNSIGNED
 
 
 def _dlms_unit(unit, scaler):
@@ -131,6 +134,8 @@ class Gateway:
 
     def _reader(self):
         g = self.g
+        if g["input"] == "optical":
+            return None  # app.optical reads the meter on its own schedule
         key = configuration.unhex(g["key"]) if g["key"] else None
         if g["input"] == "han":
             from gateway.han import HanReceiver, Keys
@@ -161,6 +166,8 @@ class Gateway:
     def feed(self, data):
         """Octets from the meter's port; returns the number of readings decoded."""
         n = 0
+        if self.reader is None:
+            return 0
         if self.g["input"] == "han":
             for result in self.reader.feed(data):
                 n += 1
@@ -196,6 +203,8 @@ class Gateway:
     def _count_drops(self):
         """The decoder's drop counters (per reason) into ours."""
         r = self.reader
+        if r is None:
+            return
         tables = [r.errors]
         if hasattr(r, "reader"):  # HAN: the link's drops, then the pushes refused
             tables.append(r.reader.errors)
@@ -242,10 +251,12 @@ class Gateway:
         if self.device.find(code) is None:
             if isinstance(value, int):
                 dunit, dscaler = _dlms_unit(unit, scaler)
+                # the object's scaler is the first value's; a later value
+                # written with other decimals is brought to it
                 obj = Register(
                     code,
                     _numeric_tag(value),
-                    lambda key=key: self.values[key][0],
+                    lambda key=key, at=scaler: _rescaled(self.values[key], at),
                     dscaler,
                     dunit,
                     public=True,
@@ -293,12 +304,21 @@ class Gateway:
             return json.dumps({"kind": None, "values": {}, "errors": ["%r" % (e,)]})
 
 
+def _rescaled(entry, scaler):
+    v, s = entry[0], entry[1]
+    if not isinstance(v, int) or s == scaler:
+        return v
+    if s > scaler:
+        return v * 10 ** (s - scaler)
+    return v // 10 ** (scaler - s)
+
+
 def _exact(f):
     """(mantissa, scaler) of a float as a meter wrote it (up to 6 decimals)."""
     for s in range(0, 7):
         m = f * 10**s
         r = int(m + (0.5 if m >= 0 else -0.5))
-        if abs(m - r) < 1e-6 * max(1, abs(m)):
+        if abs(m - r) < 1e-9 * max(1, abs(m)):  # what a double keeps of the text
             return r, -s
     return int(f * 1000000), -6
 
@@ -368,7 +388,7 @@ def _mqtt(gw):
     return client
 
 
-async def run(gw, host, wrapper_port, hdlc_port, endpoints_path, ptys=()):
+async def run(gw, host, wrapper_port, hdlc_port, endpoints_path, ptys=(), devices=()):
     from hal.uart_unix import PtyUart
 
     from app.main import Endpoints, serve_hdlc, serve_wrapper, tick
@@ -379,15 +399,27 @@ async def run(gw, host, wrapper_port, hdlc_port, endpoints_path, ptys=()):
     ends.d["wrapper"] = {"host": host, "port": wrapper_port}
     ends.d["hdlc_tcp"] = {"host": host, "port": hdlc_port}
     tasks = []
-    for spec in ptys:
+    ports = []
+    for spec in ptys:  # --pty NAME=FD:PATH, from tools/pty_launcher.py
         name, _, rest = spec.partition("=")
         fd, _, path = rest.partition(":")
-        if name not in ("p1", "han"):
-            log.warning("port %s not used by the gateway", name)
+        ports.append((name, int(fd), path))
+    for spec in devices:  # --serial NAME=DEVICE: an adapter, another program's pty
+        name, _, path = spec.partition("=")
+        ports.append((name, path, path))
+    for name, fd, path in ports:
+        if name != gw.g["input"]:
+            log.warning("port %s not used by the gateway (input %s)", name, gw.g["input"])
             continue
-        port = PtyUart(name, int(fd), path, None, _line(gw.g))
+        if name == "optical":
+            from app import optical
+
+            port = PtyUart(name, fd, path, None, (300, 7, 0, 1))
+            tasks.append(asyncio.create_task(optical.run(gw, port, gw.g["optical"])))
+        else:
+            port = PtyUart(name, fd, path, None, _line(gw.g))
+            tasks.append(asyncio.create_task(read_port(gw, port)))
         ends.d[name] = {"path": path}
-        tasks.append(asyncio.create_task(read_port(gw, port)))
     client = None
     if gw.g["mqtt"]["enabled"]:
         client = _mqtt(gw)
@@ -398,7 +430,7 @@ async def run(gw, host, wrapper_port, hdlc_port, endpoints_path, ptys=()):
         % (
             gw.g["device"]["id"],
             gw.g["input"],
-            ", ".join(s.split(":", 1)[-1] for s in ptys) or "no port",
+            ", ".join(str(p[2]) for p in ports) or "no port",
             host,
             wrapper_port,
             hdlc_port,
@@ -440,7 +472,9 @@ def main(argv=None):
     hport = opts["hdlc_port"] if opts["hdlc_port"] is not None else net["hdlc_port"]
     gw = Gateway(cfg)
     try:
-        asyncio.run(run(gw, host, wport, hport, opts["endpoints"], ptys=opts["pty"]))
+        asyncio.run(
+            run(gw, host, wport, hport, opts["endpoints"], ptys=opts["pty"], devices=opts["serial"])
+        )
     except KeyboardInterrupt:
         pass
     print("gateway stopped " + json.dumps(gw.status()))

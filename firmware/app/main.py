@@ -52,6 +52,18 @@ class Stats:
         self.boot = mem_alloc()
         self.peak = self.boot
         self.requests = 0
+        self._seen = None
+
+    def every_second(self, connections):
+        """A line ``heap {"heap": N, "connections": N, "requests": N}`` when
+        requests or connections changed since the last one (so none while
+        idle): the soak test reads the live heap while the meter runs."""
+        if self._seen == (self.requests, connections):
+            return
+        self._seen = (self.requests, connections)
+        gc.collect()
+        line = {"heap": mem_alloc(), "connections": connections, "requests": self.requests}
+        print("heap " + json.dumps(line))
 
     def sample(self):
         self.requests += 1
@@ -167,15 +179,24 @@ def serve_hdlc(meter, reader, writer):
     return serve(meter, link, "HDLC", reader, writer)
 
 
+# The board's watchdog (app.boot sets it to machine.WDT.feed): fed by the
+# tick task, so a stalled event loop resets the board.
+feed = None
+
+
 async def tick(meter):
     while True:
         await asyncio.sleep(1)
+        if feed is not None:
+            feed()
         now = ticks_ms()
         for link in meter.links:
             link.poll(now)
         meter.model.tick()
         for m in meter.neighbours:
             m.tick()
+        if meter.stats:
+            meter.stats.every_second(meter.connections)
 
 
 # -- serial ports: HDLC over hal.uart -------------------------------------------------
@@ -283,6 +304,7 @@ def parse_args(argv):
         "quiet": False,
         "stats": False,
         "pty": [],
+        "serial": [],
     }
     i = 0
     while i < len(argv):
@@ -294,14 +316,15 @@ def parse_args(argv):
         if not a.startswith("--") or i + 1 >= len(argv):
             raise SystemExit(
                 "usage: app.main [--config FILE] [--host H] [--wrapper-port N] "
-                "[--hdlc-port N] [--endpoints FILE] [--quiet] [--stats] [--pty NAME=FD:PATH]"
+                "[--hdlc-port N] [--endpoints FILE] [--quiet] [--stats] [--pty NAME=FD:PATH] "
+                "[--serial NAME=DEVICE]"
             )
         key = a[2:].replace("-", "_")
         if key not in opts:
             raise SystemExit("unknown option %s" % a)
         v = argv[i + 1]
-        if key == "pty":
-            opts["pty"].append(v)
+        if key in ("pty", "serial"):
+            opts[key].append(v)
         else:
             opts[key] = int(v) if key.endswith("port") else v
         i += 2

@@ -37,7 +37,8 @@ def neighbour_config(cfg, index, address):
 
 
 def serial_ports(meter, ptys, endpoints):
-    """The ports of ``--pty NAME=FD:PATH`` (hal.uart_unix) with their HDLC
+    """The ports of ``--pty NAME=FD:PATH`` (hal.uart_unix; ``NAME=board``: the
+    board's UART, hal.uart_machine, as app.boot asks) with their HDLC
     server links: the optical port serves this meter, the RS-485 bus one meter
     per configured address (this one first, then simulated neighbours).
     Returns [(port, links, iec)] -- ``iec`` the optical port's IEC 62056-21
@@ -66,7 +67,13 @@ def serial_ports(meter, ptys, endpoints):
             line = (iec.idle_rate, 7, _EVEN, 1)
         else:
             line = (scfg["baudrate"], 8, None, 1)
-        port = PtyUart(name, int(fd), path, record, line)
+        if fd == "board":  # a board's UART: boards/<name>/board.py optical() / rs485()
+            import board
+
+            port = getattr(board, name)(line)
+            port.path = path = "board." + name
+        else:
+            port = PtyUart(name, int(fd), path, record, line)
         if name == "optical":
             addresses = [h["physical_address"]]
         else:
@@ -135,7 +142,23 @@ async def serve_optical_iec(meter, port, link, iec):
     """The optical port as a meter's: IEC 62056-21 at 300 Bd 7E1 (sign-on,
     readout, programming mode); mode E hands the port to the HDLC link at the
     agreed rate, 8N1, and back to 62056-21 when the HDLC connection ends (DISC,
-    inactivity) or no SNRM came within 10 s."""
+    inactivity) or no SNRM came within 10 s. Out of memory in the middle of
+    a session: logged, the session dropped, the port back at 62056-21."""
+    import gc
+
+    while not meter.stopping:
+        try:
+            await _serve_optical_iec(meter, port, link, iec)
+            return
+        except MemoryError as e:
+            log.error("optical: out of memory (%r): back to IEC 62056-21", e)
+            link.close()
+            iec.reset()
+            gc.collect()
+            await asyncio.sleep_ms(100)
+
+
+async def _serve_optical_iec(meter, port, link, iec):
     from dlms.iec62056_21 import BAUD
 
     meter.links.append(link)

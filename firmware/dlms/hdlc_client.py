@@ -118,3 +118,39 @@ class HdlcClientLink:
                 if not hdlc.has_llc(data, hdlc.LLC_RESPONSE):
                     raise LinkError("response without the LLC header")
                 return bytes(data[3:])
+
+
+class HdlcLinkTransport:
+    """A blocking transport for dlms.client.Client over an HDLC link: SNRM/UA,
+    I frames with RR for segments, DISC. Subclasses give ``_send(data)``,
+    ``_read()`` (octets, or b"" when the line is gone or silent) and
+    ``_close()``: a socket or pyserial (tools/), a UART (the gateway)."""
+
+    def _open(self, client, server, physical, address_size, max_info, window):
+        self.link = HdlcClientLink(client, server, physical, address_size, max_info, window)
+        self._send(self.link.snrm())
+        self._wait()
+
+    def _wait(self):
+        while True:
+            data = self._read()
+            if not data:
+                raise OSError("no answer from the meter")
+            r = self.link.receive_data(data)
+            out = self.link.data_to_send()
+            if out:
+                self._send(out)
+            if r is not None:
+                return r
+
+    def exchange(self, apdu):
+        self._send(self.link.request(apdu))
+        return self._wait()
+
+    def close(self):
+        try:
+            self._send(self.link.disc())
+            self._wait()
+        except OSError:
+            pass
+        self._close()

@@ -28,6 +28,7 @@ unix port have.
 
 import asyncio
 
+from compat import ticks_diff, ticks_ms
 from micropython import const
 
 _ECHO_MAX = const(2100)  # one HDLC frame of 2,030 octets of information and more
@@ -121,6 +122,31 @@ class Uart:
         held = self._held
         self._held = b""
         return held + self._received(self._raw_read())
+
+    # -- blocking, for short synchronous sessions (a gateway polling its meter:
+    # the asyncio loop waits meanwhile) --------------------------------------------
+
+    def read_wait(self, timeout_ms):
+        """What arrives within ``timeout_ms`` (echo removed); b"" if nothing."""
+        import select
+
+        data = self.read_now()
+        if data:
+            return data
+        p = select.poll()
+        p.register(self._io, select.POLLIN)
+        t0 = ticks_ms()
+        while True:
+            left = timeout_ms - ticks_diff(ticks_ms(), t0)
+            if left <= 0 or not p.poll(left):
+                return b""
+            data = self.read_now()
+            if data:
+                return data
+
+    def write_now(self, data):
+        """Every octet out before returning (blocking ``write``)."""
+        raise NotImplementedError
 
     async def read(self, n=256):
         """The next octets received (echo removed), at most ``n``: waits for them."""

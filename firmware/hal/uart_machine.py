@@ -93,6 +93,26 @@ class MachineUart(Uart):
                 de.value(1 - self._de_on)
         await self._end_echo()
 
+    def write_now(self, data):
+        """``write`` without asyncio: the driver enabled for exactly the frame."""
+        n = len(data)
+        if not n:
+            return
+        if self.echo is not None:
+            self.echo.sent(data)
+        de = self.de
+        if de is not None:
+            de.value(self._de_on)
+        try:
+            mv = memoryview(data)
+            off = 0
+            while off < n:
+                off += self.uart.write(mv[off:]) or 0
+            self._wait_sent()
+        finally:
+            if de is not None:
+                de.value(1 - self._de_on)
+
     def _wait_sent(self):
         u = self.uart
         flush = getattr(u, "flush", None)

@@ -24,7 +24,7 @@ from micropython import const
 from hal.uart import Uart, line_text
 
 _GIVE_UP_MS = const(1000)  # a full pty nobody reads: the octets are lost, as on a wire
-_READ_MAX = const(4096)
+_READ_MAX = const(1024)
 
 # termios speed codes as Linux numbers them (the unix port's termios module
 # names only B9600 and up)
@@ -43,15 +43,30 @@ _SPEEDS = {
 
 
 class PtyUart(Uart):
-    """``fd``: the pty master; ``path``: the slave clients open; ``record``:
-    the file that gets every line setting (or None)."""
+    """``fd``: the pty master (or a device path: a serial adapter or another
+    program's pty, the gateway's ``--serial NAME=DEVICE``); ``path``: the
+    slave clients open; ``record``: the file that gets every line setting
+    (or None)."""
 
     def __init__(self, name, fd, path, record=None, line=(9600, 8, None, 1)):
         super().__init__(name, echo=False)
         self.fd = fd
         self.path = path
         self.record = record
-        self._io = open(fd, "r+b", buffering=0)
+        self._poll = None
+        self._buf = bytearray(_READ_MAX)  # one read buffer, not one per read
+        self._mv = memoryview(self._buf)
+        if isinstance(fd, str):
+            # a device (a USB serial adapter, another program's pty): opened
+            # blocking, so reads are polled first
+            import select
+
+            self._io = open(fd, "r+b", buffering=0)
+            self.fd = self._io.fileno()
+            self._poll = select.poll()
+            self._poll.register(self._io, select.POLLIN)
+        else:
+            self._io = open(fd, "r+b", buffering=0)
         if record:
             open(record, "w").close()
         self.set_line(*line)
@@ -73,10 +88,27 @@ class PtyUart(Uart):
             log.warning("%s: line settings not applied to the pty: %r", self.name, e)
 
     def _raw_read(self):
+        if self._poll is not None:
+            return self._device_read()
         try:
-            return self._io.read(_READ_MAX) or b""
+            n = self._io.readinto(self._buf)
         except OSError:
             return b""  # EIO: no slave open
+        return bytes(self._mv[:n]) if n else b""
+
+    def _device_read(self):
+        # a blocking device: MicroPython's read(n) waits for all n octets, so
+        # one octet at a time, as long as one is there
+        mv = self._mv
+        n = 0
+        try:
+            while n < _READ_MAX and self._poll.poll(0):
+                if not self._io.readinto(mv[n : n + 1]):
+                    break
+                n += 1
+        except OSError:
+            pass
+        return bytes(mv[:n]) if n else b""
 
     async def write(self, data):
         """Every octet into the pty; if nobody drains it for a second, the rest
@@ -98,6 +130,23 @@ class PtyUart(Uart):
                 return
             await asyncio.sleep(0.002)
             waited += 2
+
+    def write_now(self, data):
+        import time
+
+        mv = memoryview(data)
+        off = 0
+        waited = 0
+        while off < len(mv) and waited < _GIVE_UP_MS:
+            try:
+                w = self._io.write(mv[off:])
+            except OSError:
+                w = None
+            if w:
+                off += w
+            else:
+                time.sleep(0.002)
+                waited += 2
 
     def close(self):
         self._io.close()
