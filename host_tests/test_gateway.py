@@ -184,6 +184,13 @@ def test_dlms_client_reads_the_gateway_like_a_meter(fed, gateway):
         assert utils.parse_as_dlms_data(raw) == [-1, 35]  # 0.1 V
 
 
+def test_gurux_reads_the_same_values(fed, gateway):
+    reg = gurux_read(gateway, "1.0.1.8.2.255")
+    assert (reg.value, reg.scaler, reg.unit) == (2399, 1, 30)  # 2.399 kWh as Wh
+    volts = gurux_read(gateway, "1.0.72.7.0.255")
+    assert (volts.value, round(volts.scaler, 6), volts.unit) == (229.0, 0.1, 35)
+
+
 def test_diagnose_topic(fed, broker):
     # a corrupted telegram on the diagnose topic: the answer says why
     bad = bytearray(telegram("dsmr50_iskra.txt"))
