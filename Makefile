@@ -15,14 +15,18 @@ ARCH   ?= $(ARCH_$(BOARD))
 MICROPYPATH_TESTS := .frozen:firmware:host_tests/mp:host_tests
 HEAP   ?= 2M
 
-.PHONY: all venv run test test-cpython test-mp bench lint mpy mpy-all clean
+.PHONY: all venv run test test-cpython test-mp bench fuzz lint mpy mpy-all clean deploy console hil
 
 all: test
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['optional-dependencies']['dev']))" > $(VENV)/requirements.txt
 	$(BIN)/pip install --disable-pip-version-check -q -r $(VENV)/requirements.txt
+# dsmr-parser (an independent DSMR decoder, tests only) pins dlms_cosem==21.3.2 against our
+# 25.1.0 and wants serialx for its serial clients; its telegram parser needs neither (the
+# dlms_cosem names it imports are in 25.1.0 too), hence --no-deps.
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps dsmr-parser==1.11.2 Tailer==0.4.1
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -58,6 +62,14 @@ test-mp: $(STAMP)
 bench: $(STAMP) mpy
 	$(PY) -m tools.bench
 
+# The long fuzzing run (issue 9): every parser that sees outside bytes, on CPython
+# (coverage-guided) and on the unix port at once; FUZZ_N inputs or FUZZ_SECONDS
+# per target and runtime, whichever ends first (ARGS: more options, target names).
+FUZZ_N       ?= 50000
+FUZZ_SECONDS ?= 30
+fuzz: $(STAMP)
+	$(PY) -m tools.fuzz -n $(FUZZ_N) --seconds $(FUZZ_SECONDS) $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -67,9 +79,25 @@ mpy: $(STAMP)
 	$(PY) -m tools.build_mpy --arch $(ARCH) --out build/mpy/$(BOARD) --romfs build/mpy/$(BOARD).romfs
 
 mpy-all: $(STAMP)
-	@for b in unix esp32 stm32; do \
+	@for b in unix esp32 esp32s3 stm32; do \
 		$(MAKE) --no-print-directory mpy BOARD=$$b || exit 1; \
 	done
+
+# A board on its serial port (boards/$(BOARD)/README.md). deploy: only what
+# changed, plus the provisioning file's keys (tools/deploy.py); console: its
+# REPL; hil: the interop checks against it, PORT the host's serial port on
+# its optical head, HOST its address (tools/hil.py; without both it skips).
+deploy: $(STAMP)
+	@$(PY) -m tools.deploy --board $(BOARD) --port "$(PORT)" $(if $(PROVISION),--provision "$(PROVISION)") $(if $(CODE),--code $(CODE)) $(ARGS)
+
+console: $(STAMP)
+	@if [ -z "$(PORT)" ]; then \
+		echo "make console: no PORT given: name the board's serial port, e.g. make console PORT=/dev/ttyUSB0"; \
+		echo "(.venv/bin/mpremote connect list shows the ports)"; exit 2; fi
+	$(BIN)/mpremote connect $(PORT) repl
+
+hil: $(STAMP)
+	@$(PY) -m tools.hil $(if $(PORT),--optical "$(PORT)") $(if $(HOST),--host $(HOST)) $(if $(RS485),--rs485 "$(RS485)") $(if $(P1),--p1 "$(P1)") $(if $(PROVISION),--provision "$(PROVISION)") $(ARGS)
 
 clean:
 	rm -rf build .hypothesis .pytest_cache .ruff_cache

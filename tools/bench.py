@@ -330,6 +330,38 @@ def profile(rows, figures):
         )
 
 
+def p1(rows, figures):
+    """DSMR P1 input: telegrams framed and parsed per second (64-octet chunks)
+    and the live heap after 100 vs 10,000 telegrams (tools/mp/bench_p1.py)."""
+    script = os.path.join(ROOT, "tools", "mp", "bench_p1.py")
+    cp, err = run_json([sys.executable, script], os.path.join(ROOT, "firmware"))
+    mp, err2 = run_json([micropython(), script], MPY_DIR, heap="1M")
+    figures["p1"] = {"cpython": cp, "micropython": mp}
+    if not cp or not mp:
+        rows.append(("P1 telegrams", "failed", str(err or err2), ""))
+        return
+    for m, c in zip(mp["runs"], cp["runs"]):
+        a, b = m["telegrams_per_s"], c["telegrams_per_s"]
+        rows.append(
+            (
+                "P1: telegrams/s, framer (CRC) + parse, %s (%d octets) in %d-octet chunks"
+                % (m["telegram"], m["octets"], m["chunk"]),
+                "%.0f/s" % a,
+                "%.0f/s" % b,
+                "%.2fx" % (a / b),
+            )
+        )
+        h = m["heap"]
+        rows.append(
+            (
+                "P1: live heap after 100 / 10,000 telegrams, %s (must be equal)" % m["telegram"],
+                "%d / %d bytes" % (h["100"], h["10000"]),
+                "",
+                "%+d bytes" % h["delta"],
+            )
+        )
+
+
 def get_rate(port, seconds=2.0):
     from dlms import obis
     from dlms.client import Client
@@ -462,6 +494,7 @@ def main():
     heap_codecs(rows, figures)
     gcm(rows, figures)
     profile(rows, figures)
+    p1(rows, figures)
     sessions(rows, figures)
     requests(rows, figures)
     serial_wire(rows, figures)
