@@ -271,6 +271,14 @@ class TestStart(unittest.TestCase):
         self.assertEqual(nic.connects, [("meters", "pw")])
         self.assertFalse(board.lit)
 
+    def test_gateway_role_reads_the_boards_p1_port(self):
+        cfg = dict(PROVISIONED, role="gateway", gateway={"input": "p1"})
+        board = Board(write("c5g.json", cfg), nic=Nic())
+        got, app, _ = boot_it(board)
+        self.assertEqual(got, boot.STOPPED)
+        argv, _ = app.calls[0]
+        self.assertEqual(argv[4:], ["--pty", "p1=board"])
+
     def test_no_watchdog_when_zero(self):
         settings = write("s6.json", {"watchdog_ms": 0})
         board = Board(write("c6.json", PROVISIONED))

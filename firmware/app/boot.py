@@ -24,7 +24,9 @@ The steps, in order, each printed on the console:
 6. Time: the RTC keeps UTC; with ``ntp.host`` set and the network up, NTP
    sets it (``ntptime.settime``), with retries. A clock before 2024 is
    reported as not set.
-7. The meter (app.main) with the board's serial ports (``--pty NAME=board``).
+7. The meter (app.main) with the board's serial ports (``--pty NAME=board``),
+   or with ``"role": "gateway"`` app.gateway on the board's UART named by
+   ``gateway.input`` (``p1``, ``han`` or ``optical``).
 
 Everything that touches hardware comes from the ``board`` module (or any
 object with the same names), so the unix tests drive it with small fakes:
@@ -246,6 +248,18 @@ def start_meter(argv, feed):
         meter_main.feed = None
 
 
+def start_gateway(argv, feed):
+    """app.gateway with ``feed`` as its watchdog hook (its tick is app.main's)."""
+    from app import gateway
+    from app import main as meter_main
+
+    meter_main.feed = feed
+    try:
+        gateway.main(argv)
+    finally:
+        meter_main.feed = None
+
+
 def run(board, config_path=None, settings_path=None, app_args=(), start=start_meter, **kw):
     """The boot sequence of the module docstring; returns what happened.
     ``kw`` for the tests: ``sleep_ms``, ``now`` (UTC seconds), ``out`` (print)."""
@@ -278,7 +292,13 @@ def run(board, config_path=None, settings_path=None, app_args=(), start=start_me
     problem = provisioning_problem(cfg)
     if problem:
         return _not_provisioned(out, board, "%s: %s" % (config_path, problem))
-    serial = board.serial_args(cfg) if hasattr(board, "serial_args") else []
+    if cfg["role"] == "gateway":
+        # the meter being read is on the board's UART of that name
+        serial = ["--pty", cfg["gateway"]["input"] + "=board"]
+        if start is start_meter:
+            start = start_gateway
+    else:
+        serial = board.serial_args(cfg) if hasattr(board, "serial_args") else []
     del cfg
     gc.collect()
 

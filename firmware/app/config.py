@@ -120,6 +120,9 @@ DEFAULTS = {
         "repetition_delay": 10,
         "security": "none",
     },
+    # What a board boots into (app.boot): "meter" (app.main) or "gateway"
+    # (app.gateway, reading the meter on the board's gateway.input port)
+    "role": "meter",
     # Gateway mode (python -m tools.pty_launcher --pty p1 -- micropython -m
     # app.gateway, or a board's main): a real meter's port read into values,
     # published over MQTT with Home Assistant discovery and served by our own
@@ -389,6 +392,8 @@ def validate(cfg):
 
 
 def _gateway(cfg):
+    if cfg["role"] not in ("meter", "gateway"):
+        raise ConfigError("role: must be one of meter, gateway")
     g = cfg["gateway"]
     if g["input"] not in ("p1", "han", "optical"):
         raise ConfigError("gateway.input: must be one of p1, han, optical")

@@ -403,7 +403,7 @@ async def run(gw, host, wrapper_port, hdlc_port, endpoints_path, ptys=(), device
     for spec in ptys:  # --pty NAME=FD:PATH, from tools/pty_launcher.py
         name, _, rest = spec.partition("=")
         fd, _, path = rest.partition(":")
-        ports.append((name, int(fd), path))
+        ports.append((name, fd if fd == "board" else int(fd), path))
     for spec in devices:  # --serial NAME=DEVICE: an adapter, another program's pty
         name, _, path = spec.partition("=")
         ports.append((name, path, path))
@@ -411,13 +411,25 @@ async def run(gw, host, wrapper_port, hdlc_port, endpoints_path, ptys=(), device
         if name != gw.g["input"]:
             log.warning("port %s not used by the gateway (input %s)", name, gw.g["input"])
             continue
+        line = (300, 7, 0, 1) if name == "optical" else _line(gw.g)
+        if fd == "board":  # a board's UART: boards/<name>/board.py p1() / optical()
+            import board
+
+            make = getattr(board, "p1" if name == "han" else name, None)
+            if make is None:
+                log.error("this board has no %s port", name)
+                continue
+            port = make(line)
+            path = "board." + name
+        else:
+            from hal.uart_unix import PtyUart
+
+            port = PtyUart(name, fd, path, None, line)
         if name == "optical":
             from app import optical
 
-            port = PtyUart(name, fd, path, None, (300, 7, 0, 1))
             tasks.append(asyncio.create_task(optical.run(gw, port, gw.g["optical"])))
         else:
-            port = PtyUart(name, fd, path, None, _line(gw.g))
             tasks.append(asyncio.create_task(read_port(gw, port)))
         ends.d[name] = {"path": path}
     client = None

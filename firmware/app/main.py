@@ -287,7 +287,9 @@ def print_banner(meter, host, wport, hport, ports=()):
     for c in cfg["clients"]:
         auth = c["authentication"]
         if auth == "lls":
-            auth = "LLS password %s" % c["password"]
+            # the simulator's default is shown; a real one never goes to a console
+            pw = c["password"]
+            auth = "LLS password %s" % (pw if pw == configuration.DEFAULT_PASSWORD else "(set)")
         lines.append("    %3d %-8s %s" % (c["sap"], c["level"], auth))
     lines.append("  e.g. python -m tools.dlms_client --port %d objects" % wport)
     lines.append("Ctrl-C stops.")
