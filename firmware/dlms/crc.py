@@ -11,21 +11,24 @@ from array import array
 import micropython
 
 
-def _table():
+def reflected_table(poly):
+    """The 256-entry table of a reflected CRC-16 (0x8408: X.25, the FCS;
+    0xA001: ARC, DSMR P1's CRC), for ``update``."""
     t = array("H", bytes(512))
     for i in range(256):
         c = i
         for _ in range(8):
-            c = (c >> 1) ^ 0x8408 if c & 1 else c >> 1
+            c = (c >> 1) ^ poly if c & 1 else c >> 1
         t[i] = c
     return t
 
 
-_TABLE = _table()
+_TABLE = reflected_table(0x8408)
 
 
 @micropython.viper
-def _update(crc: int, buf: ptr8, start: int, end: int, tab: ptr16) -> int:
+def update(crc: int, buf: ptr8, start: int, end: int, tab: ptr16) -> int:
+    """A reflected CRC-16 carried over ``buf[start:end]`` with ``tab``."""
     b = ptr8(buf)
     t = ptr16(tab)
     i = start
@@ -39,11 +42,11 @@ def fcs16(data, start=0, end=-1):
     """The FCS of ``data[start:end]`` (bytes, bytearray or memoryview)."""
     if end < 0:
         end = len(data)
-    return _update(0xFFFF, data, start, end, _TABLE) ^ 0xFFFF
+    return update(0xFFFF, data, start, end, _TABLE) ^ 0xFFFF
 
 
 def fcs16_update(crc, data, start=0, end=-1):
     """Continue a running CRC (start with 0xFFFF, finish with ``^ 0xFFFF``)."""
     if end < 0:
         end = len(data)
-    return _update(crc, data, start, end, _TABLE)
+    return update(crc, data, start, end, _TABLE)

@@ -41,9 +41,8 @@ only 7 digits, so ``parse(t, exact=True)`` gives the integer mantissa and a
 """
 
 import binascii
-from array import array
 
-import micropython
+from dlms.crc import reflected_table, update
 from micropython import const
 
 # Why a frame or telegram was dropped (the keys of the ``errors`` dicts)
@@ -78,35 +77,14 @@ class P1Error(Exception):
 # -- CRC-16/ARC: x^16 + x^15 + x^2 + 1, LSB first, no XOR in or out (P1 CS) ------
 
 
-def _arc_table():
-    t = array("H", bytes(512))
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
-        t[i] = c
-    return t
-
-
-_TABLE = _arc_table()
-
-
-@micropython.viper
-def _crc_update(crc: int, buf: ptr8, start: int, end: int, tab: ptr16) -> int:
-    b = ptr8(buf)
-    t = ptr16(tab)
-    i = start
-    while i < end:
-        crc = ((crc >> 8) ^ t[(crc ^ b[i]) & 0xFF]) & 0xFFFF
-        i += 1
-    return crc
+_TABLE = reflected_table(0xA001)  # CRC-16/ARC
 
 
 def crc16(data, start=0, end=-1):
     """CRC-16/ARC of ``data[start:end]`` (check value of b"123456789": 0xBB3D)."""
     if end < 0:
         end = len(data)
-    return _crc_update(0, data, start, end, _TABLE)
+    return update(0, data, start, end, _TABLE)
 
 
 def _hexval(c):
