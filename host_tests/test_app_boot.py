@@ -408,6 +408,8 @@ class TestFeedHook(unittest.TestCase):
             links = []
             neighbours = []
             model = Model()
+            stats = None
+            connections = 0
 
         wdt = Wdt(30000)
 
