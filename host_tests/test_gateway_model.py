@@ -73,6 +73,37 @@ class TestGatewayModel(unittest.TestCase):
         self.assertEqual(v["1-0:32.7.0"]["scaler"], -1)
         self.assertEqual(v["0-0:96.1.0"], {"value": "00000001", "unit": None})
 
+    def test_a_han_push_replayed_after_a_reboot_is_refused(self):
+        import binascii
+        import os
+
+        from hal.store import open_store
+
+        with open("host_tests/data/han/samples.txt") as f:
+            text = f.read()
+        block = text.split("== evn_mbus\n", 1)[1].split("\n== ", 1)[0]
+        head, _, hexpart = block.partition("hex:\n")
+        key = [ln[4:] for ln in head.splitlines() if ln.startswith("ek: ")][0]
+        frames = binascii.unhexlify("".join(hexpart.split()))
+        path = "/tmp/mpdlms-gw-%s.img" % binascii.hexlify(os.urandom(4)).decode()
+        store = open_store(path, 64, 512)
+        try:
+            gw = Gateway(
+                config.load('{"gateway": {"input": "han", "key": "%s"}}' % key), store=store
+            )
+            gw.feed(frames)
+            self.assertEqual(gw.counters["telegrams"], 1)
+            self.assertIsNotNone(gw.device.find(obis.parse("1.0.1.8.0.255")))
+            store = open_store(None, dev=store.dev.reboot())  # power cycle
+            gw = Gateway(
+                config.load('{"gateway": {"input": "han", "key": "%s"}}' % key), store=store
+            )
+            gw.feed(frames)
+            self.assertEqual((gw.counters["telegrams"], gw.counters["stale"]), (0, 1))
+        finally:
+            store.dev.close()
+            os.remove(path)
+
     def test_a_second_telegram_updates_in_place(self):
         gw = gateway()
         gw.feed(read("dsmr50_iskra.txt"))

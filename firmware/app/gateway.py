@@ -93,7 +93,10 @@ class Gateway:
     the port; the asyncio parts are in ``run``. It offers what app.main's
     connection code expects of a meter (server, admit, links, tick)."""
 
-    def __init__(self, cfg, hal_clock=None):
+    def __init__(self, cfg, hal_clock=None, store=None):
+        """``store``: hal.store for the senders' invocation counters (HAN),
+        so a push replayed after a reboot is still refused."""
+        self.store = store
         self.cfg = cfg
         g = cfg["gateway"]
         self.g = g
@@ -141,7 +144,9 @@ class Gateway:
             from gateway.han import HanReceiver, Keys
 
             ak = configuration.unhex(g["auth_key"]) if g["auth_key"] else None
-            return HanReceiver(Keys(key, ak) if key else None)
+            from gateway.han import InvocationCounters
+
+            return HanReceiver(Keys(key, ak) if key else None, InvocationCounters(self.store))
         from gateway import dsmr
 
         if key is not None:
@@ -482,7 +487,14 @@ def main(argv=None):
     host = opts["host"] or net["host"]
     wport = opts["wrapper_port"] if opts["wrapper_port"] is not None else net["wrapper_port"]
     hport = opts["hdlc_port"] if opts["hdlc_port"] is not None else net["hdlc_port"]
-    gw = Gateway(cfg)
+    from app.meter import open_flash
+
+    try:
+        store = open_flash(cfg["store"])
+    except OSError as e:
+        print("cannot open the flash store %s: %r" % (cfg["store"]["path"], e))
+        sys.exit(2)
+    gw = Gateway(cfg, store=store)
     try:
         asyncio.run(
             run(gw, host, wport, hport, opts["endpoints"], ptys=opts["pty"], devices=opts["serial"])
