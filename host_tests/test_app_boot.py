@@ -410,6 +410,8 @@ class TestFeedHook(unittest.TestCase):
             model = Model()
             stats = None
             connections = 0
+            idle = []
+            cfg = {"network": {"inactivity_s": 0}}
 
         wdt = Wdt(30000)
 

@@ -88,3 +88,24 @@ def test_store_that_does_not_mount_is_left_untouched():
     assert "Traceback" not in p.stdout + p.stderr
     with open(store, "rb") as f:
         assert f.read() == junk
+
+
+def test_a_silent_tcp_connection_is_closed_and_its_slot_freed():
+    import socket
+    import time
+
+    cfg = dict(LLS_MANAGER, max_associations=1, network={"inactivity_s": 2})
+    sim = Simulator(cfg)
+    try:
+        silent = socket.create_connection(("127.0.0.1", sim.wrapper_port), 5)
+        silent.settimeout(10)
+        t0 = time.time()
+        assert silent.recv(100) == b""  # closed by the meter
+        assert 1.5 < time.time() - t0 < 8
+        silent.close()
+        objs = cli(sim.wrapper_port, "objects")  # the one slot is free again
+        assert len(objs) > 20
+    finally:
+        rc = sim.stop()
+    check_clean_stop(sim, rc)
+    assert "silent for 2 s: closed" in sim.output()

@@ -461,13 +461,15 @@ def test_rate_registers_add_up_to_the_total_in_one_get_with_list(meter):
             cosem.CosemAttributeWithSelection(register(cosem.Obis(1, 0, 1, 8, t, 255)), None)
             for t in (0, 1, 2)
         ]
+        # each register is whole Wh rounded down on its own, so the total may
+        # exceed the sum of the rates by the one Wh their fractions make up
         for _ in range(3):  # the three reads may straddle a second
             resp = c.get_many(items)
             assert isinstance(resp, xdlms.GetResponseWithList), trace(c)
             total, t1, t2 = resp.result
-            if total == t1 + t2:
+            if total - (t1 + t2) in (0, 1):
                 break
-        assert total == t1 + t2 and t1 > 0 and t2 > 0, trace(c)
+        assert total - (t1 + t2) in (0, 1) and t1 > 0 and t2 > 0, trace(c)
 
 
 def test_voltages(meter):

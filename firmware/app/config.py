@@ -34,7 +34,14 @@ DEFAULTS = {
         "serial": "00000001",
         "logical_device_name": "MPY0000000000001",
     },
-    "network": {"host": "127.0.0.1", "wrapper_port": 4059, "hdlc_port": 4061},
+    # inactivity_s: a TCP connection silent this long is closed (its
+    # association slot freed), as the wrapper's inactivity time-out; 0: never
+    "network": {
+        "host": "127.0.0.1",
+        "wrapper_port": 4059,
+        "hdlc_port": 4061,
+        "inactivity_s": 120,
+    },
     "hdlc": {"physical_address": 16, "max_info": 512, "window": 7},
     # HDLC on serial ports (app.main --pty): the optical port serves this meter
     # at hdlc.physical_address; the RS-485 bus one meter per address, this one
@@ -321,6 +328,7 @@ def validate(cfg):
     _text(cfg["network"]["host"], "network.host", 1, 64)
     _int(cfg, "network.wrapper_port", 0, 65535)
     _int(cfg, "network.hdlc_port", 0, 65535)
+    _int(cfg, "network.inactivity_s", 0, 86400)
     _int(cfg, "hdlc.physical_address", 16, 0x3FFD)
     _int(cfg, "hdlc.max_info", 32, 2030)
     _int(cfg, "hdlc.window", 1, 7)

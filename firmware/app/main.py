@@ -16,7 +16,7 @@ import json
 import sys
 
 import log
-from compat import mem_alloc, mem_free, ticks_ms
+from compat import mem_alloc, mem_free, ticks_diff, ticks_ms
 from dlms.hdlc_link import HdlcServerLink
 from dlms.wrapper_link import WrapperServerLink
 
@@ -106,6 +106,7 @@ class Meter:
         self.max_connections = cfg["max_associations"]
         self.stats = Stats(code) if stats else None
         self.links = []  # the sans-IO links of the open connections
+        self.idle = []  # [task, last octet ms] of each TCP connection
         self.neighbours = []  # the other meters' models on the RS-485 bus
         self.stopping = False
         self.push = None  # app.push.PushSender, with pushing configured
@@ -133,11 +134,14 @@ async def serve(meter, link, kind, reader, writer):
     # Time-outs are polled by tick(), not with wait_for: its helper task
     # catches BaseException, and a Ctrl-C landing there would be lost.
     meter.links.append(link)
+    idle = [asyncio.current_task(), ticks_ms()]  # tick() ends a connection silent too long
+    meter.idle.append(idle)
     try:
         while not link.closed:
             data = await reader.read(_READ)
             if not data:
                 break
+            idle[1] = ticks_ms()
             link.receive_data(data, ticks_ms())
             out = link.data_to_send()
             if out:
@@ -153,6 +157,7 @@ async def serve(meter, link, kind, reader, writer):
         meter.stopping = True
     finally:
         meter.links.remove(link)
+        meter.idle.remove(idle)
         link.close()
         meter.connections -= 1
         try:
@@ -192,6 +197,12 @@ async def tick(meter):
         now = ticks_ms()
         for link in meter.links:
             link.poll(now)
+        limit = meter.cfg["network"]["inactivity_s"] * 1000
+        for idle in meter.idle:
+            if limit and ticks_diff(now, idle[1]) > limit:
+                log.info("TCP connection silent for %d s: closed", limit // 1000)
+                idle[1] = now
+                idle[0].cancel()  # its finally closes the link and the socket
         meter.model.tick()
         for m in meter.neighbours:
             m.tick()

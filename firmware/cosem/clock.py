@@ -199,6 +199,11 @@ class Clock(CosemObject):
         return self.clock.now()
 
     def _set_utc(self, utc):
+        # The meter keeps time in unsigned 32-bit seconds (app.energy's record,
+        # board RTCs): 1970-01-01 to 2106-02-07 UTC. A time outside is refused,
+        # as registers computed from it would overflow their types.
+        if not 0 <= utc <= 0xFFFFFFFF:
+            raise DataAccessError(OTHER_REASON)
         old = self.clock.now()
         self.clock.set(utc)
         self.flags &= ~(axdr.STATUS_INVALID | axdr.STATUS_DOUBTFUL)

@@ -77,6 +77,9 @@ class HdlcServerLink:
         if now_ms is not None:
             self._last_octet = now_ms
         self.framer.receive_data(data)
+        self._frames_in(now_ms)
+
+    def _frames_in(self, now_ms):
         while True:
             f = self.framer.next_frame()
             if f is None:
@@ -107,6 +110,9 @@ class HdlcServerLink:
         if self._last_octet is not None and self.framer.pending():
             if ticks_diff(now_ms, self._last_octet) > self.inter_octet_ms:
                 self.framer.timeout()
+                # whole frames the abandoned one held back are answered now,
+                # not ahead of whatever the client sends next
+                self._frames_in(now_ms)
         if self._conns and self._last_rx is not None:
             if ticks_diff(now_ms, self._last_rx) > self.inactivity_ms:
                 log.info("HDLC inactivity time-out: back to NDM")

@@ -275,6 +275,10 @@ def _later(a, b):
     return a if ticks_diff(a, b) >= 0 else b
 
 
+# The longest the queued octets can keep the line busy (8 KB at 300 Bd: 270 s).
+_MAX_BUSY_MS = const(300000)
+
+
 # -- what both ends share --------------------------------------------------------------
 
 
@@ -293,7 +297,7 @@ class Endpoint:
         self._q = []  # (octets, due_ms) and (event, arg), in order
         self._now = 0
         self._last_rx = 0
-        self._tx_free = 0
+        self._tx_free = None  # set at the first message (see _line_free)
 
     def data_to_send(self):
         """The octets that are due (``b""`` when none, or when an event comes first)."""
@@ -316,7 +320,17 @@ class Endpoint:
 
     def _quiet(self, now_ms):
         """Milliseconds since the line was last busy, either way."""
+        self._line_free(now_ms)
         return min(ticks_diff(now_ms, self._last_rx), ticks_diff(now_ms, self._tx_free))
+
+    def _line_free(self, now_ms):
+        # _tx_free is a tick count: unset (None) or from over half the tick
+        # period ago (a port idle for a week: 2^29 ms on a board), it would
+        # wrap into the future and hold every answer until the counter comes
+        # round again. Nothing queued keeps the line that long: it is free.
+        t = self._tx_free
+        if t is None or ticks_diff(t, now_ms) > _MAX_BUSY_MS:
+            self._tx_free = now_ms
 
     def _next_due(self, now_ms):
         for item in self._q:
@@ -327,6 +341,7 @@ class Endpoint:
     def _queue(self, data, delay=None, gap=False):
         """Octets out: ``delay`` (default t_r) after the last message received,
         or after our own last one (``gap``), never over what is still going out."""
+        self._line_free(self._now)
         if delay is None:
             base = self._tx_free if gap else self._last_rx
             due = _later(ticks_add(base, self.response_ms), self._tx_free)

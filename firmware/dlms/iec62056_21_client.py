@@ -111,7 +111,9 @@ class Readout:
 def parse_data_block(text):
     """The ``Readout`` of a data block's lines (up to the ``!`` line)."""
     if not isinstance(text, str):
-        text = bytes(text).decode()
+        # 7-bit characters (5.4): a parity bit left in is dropped, so any
+        # octets decode
+        text = bytes(c & 0x7F for c in bytes(text)).decode()
     r = Readout()
     entry = None
     for line in text.split("\n"):
