@@ -408,6 +408,51 @@ def requests(rows, figures):
     )
 
 
+def soak(rows, figures, seconds=20):
+    """Heap growth over a soak: four clients (public, reader, manager, HDLC)
+    doing mixed requests for ``seconds`` against the simulator on the unix
+    port (host_tests/test_soak.py's workers), the heap with no connection
+    open after a warm-up and after the soak."""
+    import test_soak as t
+    from simulator import LLS_MANAGER, Simulator
+
+    sim = Simulator(
+        dict(LLS_MANAGER, max_associations=t.MAX),
+        mpy_dir=MPY_DIR,
+        extra_args=["--stats", "--quiet"],
+    )
+    try:
+        t.round_(sim, 5)
+        warm = t.quiet_heap(sim, 0)
+        mark = len(t.heap_lines(sim))
+        workers, _ = t.round_(sim, seconds)
+        end = t.quiet_heap(sim, mark)
+        done = sum(w.requests for w in workers)
+        failed = sum(len(w.failures) for w in workers)
+    except Exception as e:
+        rows.append(("soak: heap growth", "failed", repr(e), ""))
+        figures["soak"] = None
+        return
+    finally:
+        time.sleep(0.5)
+        sim.stop()
+    figures["soak"] = {
+        "seconds": seconds,
+        "requests": done,
+        "failed": failed,
+        "heap_warm": warm["heap"],
+        "heap_end": end["heap"],
+    }
+    rows.append(
+        (
+            "soak: heap with no connection, after warm-up / after %d s of 4 clients" % seconds,
+            "%d / %d bytes" % (warm["heap"], end["heap"]),
+            "%d requests, %d failed" % (done, failed),
+            "%+d bytes" % (end["heap"] - warm["heap"]),
+        )
+    )
+
+
 def serial_wire(rows, figures):
     """A 96-entry load profile (one day of 15-minute entries) read by client
     17 over the simulator's RS-485 pty, the client handing octets over only
@@ -498,6 +543,7 @@ def main():
     sessions(rows, figures)
     requests(rows, figures)
     serial_wire(rows, figures)
+    soak(rows, figures)
     head = "| figure | MicroPython unix | CPython / baseline | ratio |\n|---|---|---|---|\n"
     table = head + "\n".join("| %s | %s | %s | %s |" % r for r in rows)
     text = "# make bench (%s, %s)\n\n%s\n" % (figures["date"], figures["machine"], table)
