@@ -421,7 +421,7 @@ class TestDsmr5(_ValuesCase):
         self.assertEqual(v["0-1:96.1.0"]["value"], "")
         self.assertEqual(v["0-1:24.2.1"]["value"], 0)
         self.assertIsNone(v["0-1:24.2.1"]["unit"])
-        self.assertEqual(v["0-1:24.2.1"]["timestamp"], (2070, 1, 1, 1, 0, 0, W))
+        self.assertEqual(v["0-1:24.2.1"]["timestamp"], (1970, 1, 1, 1, 0, 0, W))
         self.assertEqual(v["0-2:96.1.0"]["value"], "G0039001936990619")
         self.assertAlmostEqual(v["0-2:24.2.1"]["value"], 246.138, 9)
         self.assertEqual(v["0-2:24.2.1"]["timestamp"], (2020, 4, 26, 22, 30, 1, S))

@@ -381,7 +381,9 @@ def _timestamp(g):
     y = _two(g, 0)
     if not (1 <= mo <= 12 and 1 <= d <= 31 and hh < 24 and mi < 60 and ss < 60):
         return None
-    return (2000 + y, mo, d, hh, mi, ss, dst)
+    # YY 70-99 are 1970-1999, as C's and Python's %y: meters write the epoch,
+    # 700101010000W, for a channel never read
+    return ((1900 if y >= 70 else 2000) + y, mo, d, hh, mi, ss, dst)
 
 
 def _two(g, p):
