@@ -20,10 +20,9 @@ import time
 
 import serial
 from compat import ticks_ms
-from dlms.iec62056_21 import BAUD, MODE_E
-from dlms.iec62056_21_client import ERROR, READOUT, Iec62056Client
-
-from tools.transports import HdlcLinkTransport
+from dlms.hdlc_client import HdlcLinkTransport
+from dlms.iec62056_21 import MODE_E
+from dlms.iec62056_21_client import READOUT, Iec62056Client, pump
 
 
 def _line(port, rate, seven_e1):
@@ -45,6 +44,11 @@ def _line(port, rate, seven_e1):
             pass
 
 
+def _send(port, data):
+    port.write(data)
+    port.flush()
+
+
 def drive_iec(port, iec, timeout=20):
     """Run an ``Iec62056Client`` (already started) on a pyserial port until its
     session ends: returns ``(MODE_E, rate)`` or ``(READOUT, Readout)``;
@@ -53,24 +57,9 @@ def drive_iec(port, iec, timeout=20):
     while time.monotonic() < deadline:
         now = ticks_ms()
         iec.poll(now)
-        while True:
-            out = iec.data_to_send()
-            if out:
-                port.write(out)
-                port.flush()
-            ev = iec.next_event()
-            if ev is None:
-                break
-            kind, arg = ev
-            if kind == BAUD:
-                _line(port, arg, True)
-            elif kind == MODE_E:
-                _line(port, arg, False)
-                return ev
-            elif kind == READOUT:
-                return ev
-            elif kind == ERROR:
-                raise OSError("IEC 62056-21: %s" % arg)
+        ev = pump(iec, lambda out: _send(port, out), lambda rate, e7: _line(port, rate, e7))
+        if ev is not None:
+            return ev
         data = port.read(port.in_waiting or 1)  # the port's time-out is short (50 ms)
         if data:
             iec.receive_data(data, ticks_ms())

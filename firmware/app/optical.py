@@ -22,7 +22,7 @@ from dlms.client import ClientError
 from dlms.errors import DecodeError
 from dlms.hdlc_client import HdlcLinkTransport
 from dlms.iec62056_21 import BAUD, MODE_E
-from dlms.iec62056_21_client import ERROR, READOUT, Iec62056Client
+from dlms.iec62056_21_client import ERROR, READOUT, Iec62056Client, pump
 
 _EVEN = 0  # machine.UART parity: 0 even
 
@@ -80,6 +80,13 @@ async def read_readout(port, device_address="", max_baud=9600, timeout_ms=30000)
     raise OSError("IEC 62056-21: no readout in %d ms" % timeout_ms)
 
 
+def _set_line(port, rate, seven_e1):
+    if seven_e1:
+        port.set_line(rate, 7, _EVEN, 1)
+    else:
+        port.set_line(rate, 8, None, 1)
+
+
 def open_mode_e(port, device_address="", max_baud=9600, timeout_ms=15000):
     """The 62056-21 opening into mode E, blocking: the rate of the HDLC that follows."""
     iec = Iec62056Client(device_address, MODE_E, max_baud)
@@ -87,21 +94,9 @@ def open_mode_e(port, device_address="", max_baud=9600, timeout_ms=15000):
     t0 = ticks_ms()
     while ticks_diff(ticks_ms(), t0) < timeout_ms:
         iec.poll(ticks_ms())
-        while True:
-            out = iec.data_to_send()
-            if out:
-                port.write_now(out)
-            ev = iec.next_event()
-            if ev is None:
-                break
-            kind, arg = ev
-            if kind == BAUD:
-                port.set_line(arg, 7, _EVEN, 1)
-            elif kind == MODE_E:
-                port.set_line(arg, 8, None, 1)
-                return arg
-            elif kind == ERROR:
-                raise OSError("IEC 62056-21: %s" % arg)
+        ev = pump(iec, port.write_now, lambda rate, e7: _set_line(port, rate, e7))
+        if ev is not None:
+            return ev[1]
         data = port.read_wait(20)
         if data:
             iec.receive_data(data, ticks_ms())

@@ -162,6 +162,32 @@ def parse_data_message(message):
     return parse_data_block(m[start + 1 : end])
 
 
+def pump(iec, send, set_line):
+    """Hand out what ``iec`` has due, in order with its events: octets to
+    ``send(octets)``, line changes to ``set_line(rate, seven_e1)`` (BAUD: 7E1,
+    MODE_E: 8N1). Returns the event that ends the opening, ``(MODE_E, rate)``
+    or ``(READOUT, Readout)``, or None while the session goes on; OSError
+    with the reason on an ERROR event. The I/O loop of any driver (pyserial
+    on a host, hal.uart on a board) around a client."""
+    while True:
+        out = iec.data_to_send()
+        if out:
+            send(out)
+        ev = iec.next_event()
+        if ev is None:
+            return None
+        kind, arg = ev
+        if kind == BAUD:
+            set_line(arg, True)
+        elif kind == MODE_E:
+            set_line(arg, False)
+            return ev
+        elif kind == READOUT:
+            return ev
+        elif kind == ERROR:
+            raise OSError("IEC 62056-21: %s" % arg)
+
+
 class Iec62056Client(Endpoint):
     """Reads one meter. ``want``: ``READOUT`` or ``MODE_E``; ``max_baud``: the
     highest rate to accept; ``device_address`` for a meter on a bus."""
