@@ -50,15 +50,12 @@ class TariffEnergy:
         if rec is None or len(rec) != 4 + 8 * n:
             return
         values = struct.unpack(">I%dq" % n, rec)
-        t0 = values[0]
-        if t0 > now:  # the clock is behind the record: keep the record's rates
-            t0 = now
-        for c, (_, split) in enumerate(self.channels):
-            a, b = split(t0), split(now)
-            row = self.ws[c]
-            for r in range(self.rates):
-                row[r] = values[1 + c * self.rates + r] + (b[r] - a[r])
-        self.t = now
+        for c in range(len(self.channels)):
+            k = 1 + c * self.rates
+            self.ws[c] = list(values[k : k + self.rates])
+        # the clock behind the record: the record's rates as they are
+        self.t = min(values[0], now)
+        self.jump(now)
 
     def advance(self, now):
         """Add the energy of (last, now] to the rate in force; a clock set
@@ -73,8 +70,8 @@ class TariffEnergy:
         self.t = now
 
     def jump(self, now):
-        """The clock was set forward to ``now``: the interval it skipped is
-        split as the fixed schedule splits it (as after a reboot)."""
+        """The interval up to ``now`` that the meter did not see (the clock
+        set forward, the meter off) is split as the fixed schedule splits it."""
         if now > self.t:
             for c, (_, split) in enumerate(self.channels):
                 a, b = split(self.t), split(now)

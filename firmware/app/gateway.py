@@ -41,6 +41,7 @@ from dlms.server import Server
 from hal.clock import SystemClock
 
 from app import config as configuration
+from app import main as meter_main
 from app.meter import _associations, _policies
 
 # a unit as meters write it -> (DLMS unit, how far the scaler moves)
@@ -122,6 +123,9 @@ class Gateway:
             self.counters[k] = 0
         self.last_error = None
         self._drops = {}  # the decoder's counts last seen, per reason
+        # the meter's keys (GUEK, GAK), bytes or None
+        self.key = configuration.unhex(g["key"]) if g["key"] else None
+        self.auth_key = configuration.unhex(g["auth_key"]) if g["auth_key"] else None
         self.reader = self._reader()
         self.discovery = None
         self.mqtt = None
@@ -140,32 +144,21 @@ class Gateway:
         g = self.g
         if g["input"] == "optical":
             return None  # app.optical reads the meter on its own schedule
-        key = configuration.unhex(g["key"]) if g["key"] else None
+        key, ak = self.key, self.auth_key
         if g["input"] == "han":
-            from gateway.han import HanReceiver, Keys
-
-            ak = configuration.unhex(g["auth_key"]) if g["auth_key"] else None
-            from gateway.han import InvocationCounters
+            from gateway.han import HanReceiver, InvocationCounters, Keys
 
             return HanReceiver(Keys(key, ak) if key else None, InvocationCounters(self.store))
         from gateway import dsmr
 
         if key is not None:
-            ak = configuration.unhex(g["auth_key"]) if g["auth_key"] else dsmr.SMARTY_AK
-            return dsmr.SmartyReader(key, dsmr.FrameCounters(), ak)
+            return dsmr.SmartyReader(key, dsmr.FrameCounters(), ak or dsmr.SMARTY_AK)
         return dsmr.TelegramFramer()
 
-    # -- connections (app.main.serve) ------------------------------------------------
+    # -- connections (app.main.serve): as the meter admits and stops them ----------
 
-    def admit(self, kind):
-        if self.connections >= self.max_connections:
-            log.warning("%s connection refused: %d already open", kind, self.connections)
-            return False
-        self.connections += 1
-        return True
-
-    def stop(self):
-        self.stopping = True
+    admit = meter_main.Meter.admit
+    stop = meter_main.Meter.stop
 
     # -- values ----------------------------------------------------------------------------
 
@@ -301,11 +294,8 @@ class Gateway:
         """What gateway.decode makes of a captured frame, with our keys (JSON)."""
         from gateway.decode import decode
 
-        g = self.g
-        key = configuration.unhex(g["key"]) if g["key"] else None
-        ak = configuration.unhex(g["auth_key"]) if g["auth_key"] else None
         try:
-            return json.dumps(decode(bytes(payload), key, ak))
+            return json.dumps(decode(bytes(payload), self.key, self.auth_key))
         except Exception as e:
             return json.dumps({"kind": None, "values": {}, "errors": ["%r" % (e,)]})
 
