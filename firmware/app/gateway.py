@@ -27,7 +27,6 @@ with what gateway.decode makes of it, using the configured keys.
 
 import asyncio
 import json
-import sys
 
 import log
 from compat import ticks_diff, ticks_ms
@@ -464,27 +463,13 @@ async def run(gw, host, wrapper_port, hdlc_port, endpoints_path, ptys=(), device
 
 
 def main(argv=None):
-    from app.main import parse_args
-
-    opts = parse_args(sys.argv[1:] if argv is None else argv)
-    if opts["quiet"]:
-        log.level = 30
-    try:
-        cfg = configuration.load_file(opts["config"])
-    except (configuration.ConfigError, OSError) as e:
-        print("configuration refused: %s" % e)
-        sys.exit(2)
-    net = cfg["network"]
-    host = opts["host"] or net["host"]
-    wport = opts["wrapper_port"] if opts["wrapper_port"] is not None else net["wrapper_port"]
-    hport = opts["hdlc_port"] if opts["hdlc_port"] is not None else net["hdlc_port"]
     from app.meter import open_flash
 
+    opts, cfg, host, wport, hport = meter_main.start(argv)
     try:
         store = open_flash(cfg["store"])
     except OSError as e:
-        print("cannot open the flash store %s: %r" % (cfg["store"]["path"], e))
-        sys.exit(2)
+        meter_main.store_refused(cfg, e)
     gw = Gateway(cfg, store=store)
     try:
         asyncio.run(

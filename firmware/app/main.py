@@ -344,7 +344,11 @@ def parse_args(argv):
     return opts
 
 
-def main(argv=None):
+def start(argv):
+    """What the meter and the gateway (app.gateway) do first: the options,
+    the configuration, the TCP endpoints. Returns (opts, cfg, host, wrapper
+    port, HDLC port); a configuration that cannot be read or is refused
+    ends the program with status 2."""
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     if opts["quiet"]:
         log.level = 30
@@ -360,16 +364,25 @@ def main(argv=None):
     host = opts["host"] or net["host"]
     wport = opts["wrapper_port"] if opts["wrapper_port"] is not None else net["wrapper_port"]
     hport = opts["hdlc_port"] if opts["hdlc_port"] is not None else net["hdlc_port"]
+    return opts, cfg, host, wport, hport
+
+
+def store_refused(cfg, e):
+    # a store that holds data but does not mount is never formatted over
+    # (its invocation counters would roll back): say so and stop
+    print(
+        "cannot open the flash store %s: %r; it was left untouched "
+        "(move it away to start with an empty store)" % (cfg["store"]["path"], e)
+    )
+    sys.exit(2)
+
+
+def main(argv=None):
+    opts, cfg, host, wport, hport = start(argv)
     try:
         meter = Meter(cfg, opts["stats"])
     except OSError as e:
-        # a store that holds data but does not mount is never formatted over
-        # (its invocation counters would roll back): say so and stop
-        print(
-            "cannot open the flash store %s: %r; it was left untouched "
-            "(move it away to start with an empty store)" % (cfg["store"]["path"], e)
-        )
-        sys.exit(2)
+        store_refused(cfg, e)
     try:
         asyncio.run(run(meter, host, wport, hport, opts["endpoints"], ptys=opts["pty"]))
     except KeyboardInterrupt:
