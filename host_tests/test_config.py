@@ -93,11 +93,17 @@ class TestConfig(unittest.TestCase):
             ({"clients": [{"sap": 17, "level": "reader", "pin": 1}]}, "clients[0].pin"),
             ({"gas": {"sap": 1}}, "gas.sap"),
             ({"load_profile": {"entries": 0}}, "load_profile.entries"),
+            ({"store": {"path": "build/sim/st\x00ore.img"}}, "store.path: must not hold control"),
+            ({"identity": {"serial": "12\n34"}}, "identity.serial: must not hold control"),
         )
         for over, field in cases:
             msg = refused(over)
             self.assertIsNotNone(msg, field)
             self.assertIn(field, msg)
+
+    def test_passwords_may_hold_any_character(self):
+        c = [{"sap": 17, "level": "reader", "authentication": "lls", "password": "a\x00\x07b"}]
+        self.assertIsNone(refused({"clients": c}))
 
     def test_not_json(self):
         with self.assertRaises(ConfigError):

@@ -375,6 +375,34 @@ def test_client_vanishes(sim, fault):
     assert sim.alive()
 
 
+def held_back(client=16):
+    """Octets that hold a whole SNRM back: the first 12 octets of a longer
+    frame, header and HCS good (the framer waits for the rest), then the
+    SNRM. Only the inter-octet time-out abandons the first and frees it."""
+    server, me = hdlc.encode_address(1, 16), hdlc.encode_address(client)
+    longer = hdlc.encode(server, me, 0x10, bytes(60))
+    return longer[:12] + hdlc.encode(server, me, 0x93)
+
+
+def test_a_frame_released_by_the_inter_octet_timeout_is_answered_at_once(sim):
+    # the meter's once-a-second tick polls the link's time-outs; the UA it
+    # releases goes out then, not with the client's next octets (none here)
+    s = connect(sim.hdlc_port)
+    try:
+        s.sendall(held_back())
+        t0 = time.time()
+        got = recv_some(s, 1, timeout=4)
+        assert got, "no answer within 4 s"
+        framer = hdlc.Framer()
+        framer.receive_data(got)
+        assert framer.next_frame().kind == hdlc.UA
+        assert time.time() - t0 < 2.5
+        s.sendall(hdlc.encode(hdlc.encode_address(1, 16), hdlc.encode_address(16), 0x53))
+        recv_some(s, 1)
+    finally:
+        vanish(s, False)
+
+
 def test_the_meter_is_clean_after_the_faults(sim):
     full_session(sim)
     wait_no_connection(sim)
@@ -468,6 +496,27 @@ def test_uart_garbage_at_line_rate():
                 c.release()
             finally:
                 t.close()
+        # the bus: a frame held back behind an abandoned one is answered once
+        # tick() polls the time-out, with no more octets from the client
+        fd = os.open(ends["rs485"]["path"], os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            os.write(fd, held_back())
+            got = b""
+            deadline = time.time() + 3
+            while time.time() < deadline and not got.endswith(b"\x7e"):
+                try:
+                    got += os.read(fd, 4096)
+                except BlockingIOError:
+                    time.sleep(0.02)
+            framer = hdlc.Framer()
+            framer.receive_data(got)
+            f = framer.next_frame()
+            assert f is not None and f.kind == hdlc.UA and f.src[1] == 16, got
+            server, me = hdlc.encode_address(1, 16), hdlc.encode_address(16)
+            os.write(fd, hdlc.encode(server, me, 0x53))
+            drain(fd)
+        finally:
+            os.close(fd)
         time.sleep(2.5)  # t_t / t_a: the optical port back at the sign-on
         mode_e(ends["optical"]["path"])
         t = SerialHdlcTransport(

@@ -209,9 +209,15 @@ def _int(cfg, path, lo, hi):
     return v
 
 
-def _text(v, path, lo, hi):
+def _text(v, path, lo, hi, controls=False):
+    """A string of lo..hi characters; no control characters (a NUL in a
+    path, a newline in a name) unless ``controls`` (passwords)."""
     if not isinstance(v, str) or not lo <= len(v) <= hi:
         raise ConfigError("%s: must be a string of %d to %d characters" % (path, lo, hi))
+    if not controls:
+        for c in v:
+            if ord(c) < 32 or c == "\x7f":
+                raise ConfigError("%s: must not hold control characters" % path)
     return v
 
 
@@ -273,7 +279,7 @@ def _optical(cfg):
         raise ConfigError("serial.optical.protocol: must be one of %s" % ", ".join(PROTOCOLS))
     pw = o["password"]
     if pw is not None:
-        _text(pw, "serial.optical.password", 1, 32)
+        _text(pw, "serial.optical.password", 1, 32, True)
         for ch in pw:
             if not 0x20 < ord(ch) < 0x7F or ch in "()*/!":
                 raise ConfigError(
@@ -375,7 +381,7 @@ def validate(cfg):
                 "%s.authentication: must be one of %s" % (p, ", ".join(sorted(MECHANISMS)))
             )
         if mech in ("lls", "hls-md5", "hls-sha1", "hls-sha256"):
-            _text(c.get("password"), p + ".password", 1, 64)
+            _text(c.get("password"), p + ".password", 1, 64, True)
         elif mech == "hls":
             raise ConfigError("%s.authentication: manufacturer-specific HLS is not offered" % p)
         sec = c.get("security", "none")
@@ -416,7 +422,7 @@ def _gateway(cfg):
     _int(cfg, "gateway.optical.physical", 16, 0x3FFD)
     if o["address_size"] not in (1, 2, 4):
         raise ConfigError("gateway.optical.address_size: must be 1, 2 or 4")
-    _text(o["password"], "gateway.optical.password", 0, 32)
+    _text(o["password"], "gateway.optical.password", 0, 32, True)
     if not isinstance(o["objects"], list) or len(o["objects"]) > 64:
         raise ConfigError("gateway.optical.objects: must be a list of at most 64 objects")
     for i, item in enumerate(o["objects"]):
@@ -450,7 +456,8 @@ def _gateway(cfg):
     _int(cfg, "gateway.mqtt.min_interval_ms", 0, 3600000)
     _int(cfg, "gateway.mqtt.keepalive", 5, 3600)
     for k in ("username", "password", "prefix", "base"):
-        _text(m[k], "gateway.mqtt." + k, 0 if k in ("username", "password") else 1, 64)
+        lo = 0 if k in ("username", "password") else 1
+        _text(m[k], "gateway.mqtt." + k, lo, 64, k == "password")
 
 
 def load(text=None):

@@ -131,7 +131,6 @@ class Gateway:
         self._status_at = None
         # what app.main's serve() and tick() use
         self.links = []
-        self.idle = []
         self.neighbours = []
         self.stats = None
         self.stopping = False

@@ -105,8 +105,11 @@ class Meter:
         self.connections = 0
         self.max_connections = cfg["max_associations"]
         self.stats = Stats(code) if stats else None
-        self.links = []  # the sans-IO links of the open connections
-        self.idle = []  # [task, last octet ms] of each TCP connection
+        # the links tick() polls: [link, send, task, last octet ms] -- ``send``
+        # takes the octets a time-out released (a frame held back behind an
+        # abandoned one); ``task`` is set for a TCP connection, which tick()
+        # cancels when silent too long
+        self.links = []
         self.neighbours = []  # the other meters' models on the RS-485 bus
         self.stopping = False
         self.push = None  # app.push.PushSender, with pushing configured
@@ -133,15 +136,16 @@ async def serve(meter, link, kind, reader, writer):
         return
     # Time-outs are polled by tick(), not with wait_for: its helper task
     # catches BaseException, and a Ctrl-C landing there would be lost.
-    meter.links.append(link)
-    idle = [asyncio.current_task(), ticks_ms()]  # tick() ends a connection silent too long
-    meter.idle.append(idle)
+    # writer.write() is not a coroutine: what tick() sends joins the stream's
+    # buffer behind what this task wrote, in order
+    entry = [link, writer.write, asyncio.current_task(), ticks_ms()]
+    meter.links.append(entry)
     try:
         while not link.closed:
             data = await reader.read(_READ)
             if not data:
                 break
-            idle[1] = ticks_ms()
+            entry[3] = ticks_ms()
             link.receive_data(data, ticks_ms())
             out = link.data_to_send()
             if out:
@@ -156,8 +160,7 @@ async def serve(meter, link, kind, reader, writer):
         # it on: the main task sees the flag and stops the meter.
         meter.stopping = True
     finally:
-        meter.links.remove(link)
-        meter.idle.remove(idle)
+        meter.links.remove(entry)
         link.close()
         meter.connections -= 1
         try:
@@ -194,20 +197,29 @@ async def tick(meter):
         await asyncio.sleep(1)
         if feed is not None:
             feed()
-        now = ticks_ms()
-        for link in meter.links:
-            link.poll(now)
-        limit = meter.cfg["network"]["inactivity_s"] * 1000
-        for idle in meter.idle:
-            if limit and ticks_diff(now, idle[1]) > limit:
-                log.info("TCP connection silent for %d s: closed", limit // 1000)
-                idle[1] = now
-                idle[0].cancel()  # its finally closes the link and the socket
+        poll_links(meter, ticks_ms())
         meter.model.tick()
         for m in meter.neighbours:
             m.tick()
         if meter.stats:
             meter.stats.every_second(meter.connections)
+
+
+def poll_links(meter, now):
+    """The links' time-outs: what they release is sent at once (not with the
+    client's next octets), and a TCP connection silent longer than
+    network.inactivity_s is closed."""
+    limit = meter.cfg["network"]["inactivity_s"] * 1000
+    for entry in meter.links:
+        link, send, task, last = entry
+        link.poll(now)
+        out = link.data_to_send()
+        if out:
+            send(out)
+        if task is not None and limit and ticks_diff(now, last) > limit:
+            log.info("TCP connection silent for %d s: closed", limit // 1000)
+            entry[3] = now
+            task.cancel()  # its finally closes the link and the socket
 
 
 # -- serial ports: HDLC over hal.uart -------------------------------------------------

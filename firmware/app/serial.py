@@ -161,7 +161,6 @@ async def serve_optical_iec(meter, port, link, iec):
 async def _serve_optical_iec(meter, port, link, iec):
     from dlms.iec62056_21 import BAUD
 
-    meter.links.append(link)
     in_hdlc = False
     had = False
     since = 0
@@ -229,7 +228,6 @@ async def _serve_optical_iec(meter, port, link, iec):
     except KeyboardInterrupt:
         meter.stopping = True
     finally:
-        meter.links.remove(link)
         link.close()
 
 
@@ -238,8 +236,23 @@ async def serve_port(meter, port, links):
     multi-drop bus. Every octet goes to every link and each answers only its
     own address (dlms.hdlc_link); what one meter sends the others hear, as on
     a real RS-485 pair. A link's time-outs are polled just before new octets
-    go in, so the inter-octet gap is measured when it ends (and by tick())."""
-    meter.links.extend(links)
+    go in, so the inter-octet gap is measured when it ends, and once a second
+    by tick(), which sends at once what they release (``later``)."""
+    lock = asyncio.Lock()  # one frame at a time on the line
+
+    async def send(link, out, now):
+        # the other meters hear it too (and ignore a server's frame)
+        for other in links:
+            if other is not link:
+                other.receive_data(out, now)
+        async with lock:
+            await port.write(out)
+
+    def later(link):
+        return lambda out: asyncio.create_task(send(link, out, ticks_ms()))
+
+    entries = [[link, later(link), None, 0] for link in links]
+    meter.links.extend(entries)
     try:
         while not meter.stopping:
             data = await port.read(_READ)
@@ -250,11 +263,7 @@ async def serve_port(meter, port, links):
             for link in links:
                 out = link.data_to_send()
                 if out:
-                    # the other meters hear it too (and ignore a server's frame)
-                    for other in links:
-                        if other is not link:
-                            other.receive_data(out, now)
-                    await port.write(out)
+                    await send(link, out, now)
             if meter.stats:
                 meter.stats.sample()
     except OSError as e:
@@ -262,6 +271,6 @@ async def serve_port(meter, port, links):
     except KeyboardInterrupt:
         meter.stopping = True
     finally:
-        for link in links:
-            meter.links.remove(link)
-            link.close()
+        for entry in entries:
+            meter.links.remove(entry)
+            entry[0].close()
