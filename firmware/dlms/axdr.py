@@ -85,8 +85,10 @@ _SIZE = (
 )
 # Bit n set: tag n is a signed integer (double-long, integer, long, long64).
 _SIGNED = const(0x118020)
-# float32 overflows to infinity from FLT_MAX + half an ulp up.
-_F32_OVER = 3.4028235677973366e38
+# float32 overflows to infinity from FLT_MAX + half an ulp up. Made from text:
+# a float literal above FLT_MAX cannot be frozen (mpy-tool.py packs every float
+# constant as a float32 too, for the object representation C ports).
+_F32_OVER = float("3.4028235677973366e38")
 _INF = float("inf")
 # isinstance() classes, built once (a tuple display allocates at every call)
 _SEQ = (tuple, list)
