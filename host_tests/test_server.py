@@ -151,6 +151,50 @@ class TestAssociation(unittest.TestCase):
         self.assertIsNone(self.server.association(16, 5))
 
 
+class TestResponseBuffers(unittest.TestCase):
+    """An association answers from a buffer the server lends it; an ended
+    association's buffer serves the next one (made once, not found again in
+    a fragmented heap), and one never serves two associations at once."""
+
+    def answer(self, a, apdu):
+        return bytes(a.handle(apdu))
+
+    def test_an_ended_association_hands_its_buffer_on(self):
+        server = build()
+        a = server.association(16, 1)
+        self.assertEqual(self.answer(a, AARQ_NONE), AARE_OK)
+        self.assertEqual(self.answer(a, get(LN_LDN, 2))[:4], h("C4 01 C1 00"))
+        first = a._buf
+        self.assertIsNotNone(first)
+        self.assertEqual(server._spare, [])  # the one made at boot is lent out
+        b = server.association(17, 1)  # meanwhile: another buffer
+        self.assertEqual(self.answer(b, AARQ_LLS), AARE_OK)
+        self.answer(b, get(LN_LDN, 2))
+        self.assertIsNotNone(b._buf)
+        self.assertIsNot(b._buf, first)
+        a.abort()
+        self.assertIsNone(a._buf)
+        c = server.association(16, 1)
+        self.assertEqual(self.answer(c, AARQ_NONE), AARE_OK)
+        self.assertEqual(self.answer(c, get(LN_LDN, 2))[:4], h("C4 01 C1 00"))
+        self.assertIs(c._buf, first)
+
+    def test_an_aborted_association_used_again_takes_another(self):
+        server = build()
+        a = server.association(16, 1)
+        self.answer(a, AARQ_NONE)
+        a.abort()
+        b = server.association(16, 1)
+        self.answer(b, AARQ_NONE)
+        self.answer(b, get(LN_LDN, 2))
+        # a (a client that did not go) associates again: its answers do not
+        # land in b's buffer
+        self.assertEqual(self.answer(a, AARQ_NONE), AARE_OK)
+        ldn = self.answer(a, get(LN_LDN, 2))
+        self.assertIsNot(a._buf, b._buf)
+        self.assertEqual(self.answer(b, get(LN_LDN, 2)), ldn)
+
+
 class TestGet(Base):
     def test_get_normal(self):
         self.assertEqual(self.ask(get(LN_LDN, 2)), h("C4 01 C1 00 09 10") + LDN)

@@ -24,6 +24,12 @@ from app import config as configuration
 from app.meter import build_meter, makedirs, open_flash
 
 _READ = 1024
+# One receive buffer for every TCP connection, allocated once at boot: a
+# read(n) would allocate n octets per call, and on a board's fragmented heap
+# a new 1 KiB block is what fails first. Each task hands what it read to its
+# link (which copies it) before it awaits again, so they never overlap.
+_RX = bytearray(_READ)
+_RXV = memoryview(_RX)
 
 
 class Endpoints:
@@ -140,9 +146,16 @@ async def serve(meter, link, kind, reader, writer):
     # buffer behind what this task wrote, in order
     entry = [link, writer.write, asyncio.current_task(), ticks_ms()]
     meter.links.append(entry)
+    readinto = getattr(reader, "readinto", None)  # MicroPython's; CPython reads
     try:
         while not link.closed:
-            data = await reader.read(_READ)
+            if readinto is None:
+                data = await reader.read(_READ)
+            else:
+                n = await readinto(_RX)
+                if n is None:  # woken with nothing to read yet
+                    continue
+                data = _RXV[:n]
             if not data:
                 break
             entry[3] = ticks_ms()
@@ -155,6 +168,10 @@ async def serve(meter, link, kind, reader, writer):
                 meter.stats.sample()
     except OSError as e:
         log.info("%s connection lost: %r", kind, e)
+    except MemoryError:
+        # the heap could not hold this request's answer: this connection
+        # goes (its buffers with it), the meter and the others go on
+        log.error("%s connection closed: out of memory", kind)
     except KeyboardInterrupt:
         # Ctrl-C can land in a connection's task, where asyncio would not pass
         # it on: the main task sees the flag and stops the meter.

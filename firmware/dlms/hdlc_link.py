@@ -64,7 +64,6 @@ class HdlcServerLink:
         self.inter_octet_ms = inter_octet_ms
         self.framer = hdlc.Framer(hdlc.frame_size(max(max_info, hdlc.DEFAULT_MAX_INFO)))
         self._out = bytearray()
-        self._frame = bytearray(hdlc.frame_size(max_info))
         self._conns = {}
         self._last_rx = None
         self._last_octet = None
@@ -97,9 +96,10 @@ class HdlcServerLink:
                 log.error("HDLC frame handling failed: %r", e)
 
     def data_to_send(self):
-        if not self._out:
+        """What to send (bytes-like; the caller's from now on)."""
+        out = self._out
+        if not out:
             return b""
-        out = bytes(self._out)
         self._out = bytearray()
         return out
 
@@ -309,10 +309,15 @@ class HdlcServerLink:
         info = bytes((rejected, (conn.vr << 5) | (conn.vs << 1), flags))
         self._send(conn.dest, conn.src, hdlc.control(hdlc.FRMR), info)
 
+    # where every link encodes a frame before copying it out: one buffer for
+    # all of them (grown to the longest frame sent), not one per link
+    _frame = bytearray(hdlc.frame_size(hdlc.DEFAULT_MAX_INFO))
+
     def _send(self, dest, src, control, info=b"", segmented=False):
+        buf = HdlcServerLink._frame
         try:
-            n = hdlc.encode_frame(self._frame, 0, dest, src, control, info, segmented)
+            n = hdlc.encode_frame(buf, 0, dest, src, control, info, segmented)
         except BufferFull:
-            self._frame = bytearray(hdlc.frame_size(len(info)))
-            n = hdlc.encode_frame(self._frame, 0, dest, src, control, info, segmented)
-        self._out += memoryview(self._frame)[:n]
+            buf = HdlcServerLink._frame = bytearray(hdlc.frame_size(len(info)))
+            n = hdlc.encode_frame(buf, 0, dest, src, control, info, segmented)
+        self._out += memoryview(buf)[:n]

@@ -71,6 +71,16 @@ class Server:
         self.clock = clock
         self.security = security  # dlms.security.context.SecurityContext, or None
         self.lls_guard = lls_guard  # dlms.lls_guard.LlsGuard, or None
+        # response buffers (max_pdu + HEADROOM) of ended associations, for the
+        # next ones: made once, they do not have to be found again in a heap
+        # that long uptime has fragmented; the first is made now, at boot
+        self._spare = [bytearray(max_pdu + HEADROOM)]
+
+    def take_buffer(self):
+        return self._spare.pop() if self._spare else bytearray(self.max_pdu + HEADROOM)
+
+    def give_buffer(self, buf):
+        self._spare.append(buf)
 
     def now(self):
         return self.clock.now() if self.clock is not None else 0
@@ -95,7 +105,7 @@ class Association(AssociationControl, Services):
         self.conformance = 0
         self.client_max_pdu = 0
         self.association_object = None
-        self._buf = bytearray(server.max_pdu + HEADROOM)
+        self._buf = None  # the response buffer, from the server while in use
         self._limit = server.max_pdu
         self._out = None  # BlockSource of a long GET or ACTION answer in progress
         self._out_tag = 0  # GET_RESPONSE or ACTION_RESPONSE: which one
@@ -143,6 +153,9 @@ class Association(AssociationControl, Services):
         """The transport went away: forget every transfer and the association."""
         self._reset_transfers()
         self.state = STATE_IDLE
+        if self._buf is not None:
+            self.server.give_buffer(self._buf)
+            self._buf = None
 
     def _reset_transfers(self):
         self._out = None

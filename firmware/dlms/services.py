@@ -50,15 +50,21 @@ class Services:
                 log.error("encoding %r failed: %r", item[:3], e)
                 raise
 
+    def _buffer(self):
+        buf = self._buf
+        if buf is None:
+            buf = self._buf = self.server.take_buffer()
+        return buf
+
     def _writer(self):
-        w = axdr.Writer(self._buf)
+        w = axdr.Writer(self._buffer())
         w.pos = 0
         return w
 
     def _send_body(self, invoke, it, kind):
         """Send a response body as one normal / with-list response or start blocks."""
         src = BlockSource(it)
-        buf = self._buf
+        buf = self._buffer()
         limit = self._limit
         try:
             end = src.fill(buf, HEADROOM, HEADROOM + limit - 3)
@@ -94,7 +100,7 @@ class Services:
         """The next block of the long answer in progress: GET-Response-With-Datablock
         or ACTION-Response-With-Pblock (the same raw data, no choice octet)."""
         src = self._out
-        buf = self._buf
+        buf = self._buffer()
         # raw-data room: the limit less the header with a 3-octet length at most
         room = self._limit - HEADROOM
         if prefilled < 0:

@@ -59,12 +59,20 @@ class WrapperServerLink:
                 log.error("association failed: %r", e)
                 resp = None
         if resp:
-            self._out += wrapper.encode(dest, client, resp)
+            if self._out:
+                self._out += wrapper.encode(dest, client, resp)
+            else:  # the usual case: the frame built in place, one allocation
+                n = len(resp)
+                out = bytearray(wrapper.HEADER_SIZE + n)
+                wrapper.encode_header(out, 0, dest, client, n)
+                out[wrapper.HEADER_SIZE :] = resp
+                self._out = out
 
     def data_to_send(self):
-        if not self._out:
+        """What to send (bytes-like; the caller's from now on)."""
+        out = self._out
+        if not out:
             return b""
-        out = bytes(self._out)
         self._out = bytearray()
         return out
 

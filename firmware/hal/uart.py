@@ -31,6 +31,7 @@ import asyncio
 from compat import ticks_diff, ticks_ms
 from micropython import const
 
+_READ_BUF = const(256)  # read(): the most one call takes from the port
 _ECHO_MAX = const(2100)  # one HDLC frame of 2,030 octets of information and more
 
 
@@ -96,6 +97,7 @@ class Uart:
         self.echo = EchoFilter() if echo else None
         self._held = b""  # octets read while waiting for an echo, for the next read
         self._reader = None
+        self._rx = None  # read()'s buffer (a memoryview); a subclass may lend its own
         self._io = None
 
     def set_line(self, baudrate, bits=8, parity=None, stop=1):
@@ -156,8 +158,15 @@ class Uart:
             return out
         if self._reader is None:
             self._reader = asyncio.StreamReader(self._io)
+        if self._rx is None:
+            # into one buffer, then only what came is copied: read(n) would
+            # allocate n octets at every call, which a fragmented heap refuses
+            self._rx = memoryview(bytearray(_READ_BUF))
         while True:
-            data = await self._reader.read(n)
+            k = await self._reader.readinto(self._rx[: min(n, len(self._rx))])
+            if k is None:  # woken with nothing to read yet
+                continue
+            data = bytes(self._rx[:k])
             if not data:
                 # end of file (a pty without a slave): wait rather than spin
                 await asyncio.sleep(0.05)

@@ -24,7 +24,7 @@ from micropython import const
 from hal.uart import Uart, line_text
 
 _GIVE_UP_MS = const(1000)  # a full pty nobody reads: the octets are lost, as on a wire
-_READ_MAX = const(1024)
+_READ_MAX = const(256)
 
 # termios speed codes as Linux numbers them (the unix port's termios module
 # names only B9600 and up)
@@ -56,6 +56,7 @@ class PtyUart(Uart):
         self._poll = None
         self._buf = bytearray(_READ_MAX)  # one read buffer, not one per read
         self._mv = memoryview(self._buf)
+        self._rx = self._mv  # read() too: each read is copied out at once
         if isinstance(fd, str):
             # a device (a USB serial adapter, another program's pty): opened
             # blocking, so reads are polled first
