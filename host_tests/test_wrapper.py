@@ -106,3 +106,61 @@ class TestWrapper(unittest.TestCase):
                     pass
             except DecodeError:
                 pass
+
+
+class TestServerLink(unittest.TestCase):
+    """dlms.wrapper_link: answers built in a buffer the server lends."""
+
+    AARQ = h(
+        "60 1D A1 09 06 07 60 85 74 05 08 01 01 BE 10 04 0E 01 00 00 00 06 5F 1F"
+        " 04 00 00 7E 1F 04 B0"
+    )
+
+    def setUp(self):
+        from dlms.wrapper_link import WrapperServerLink
+        from model import build
+
+        self.server = build(max_pdu=64)
+        self.link = WrapperServerLink(self.server)
+
+    def apdus(self, out):
+        r = wrapper.Reassembler(0xFFFF)
+        r.receive_data(bytes(out))
+        got = []
+        while True:
+            f = r.next_frame()
+            if f is None:
+                return got
+            got.append((f[0], f[1], bytes(f[2])))
+
+    def get_ldn(self, invoke):
+        from dlms import axdr, obis, xdlms
+
+        w = axdr.Writer(32)
+        xdlms.get_request_normal(w, invoke, 1, obis.parse("0.0.42.0.0.255"), 2)
+        return wrapper.encode(16, 1, bytes(w.getvalue()))
+
+    def test_the_lent_buffer_goes_back_at_the_next_call(self):
+        spare = len(self.server._spare)
+        self.link.receive_data(wrapper.encode(16, 1, self.AARQ))
+        out = self.link.data_to_send()
+        self.assertEqual(self.apdus(out)[0][:2], (1, 16))
+        self.assertEqual(self.apdus(out)[0][2][0], 0x61)  # AARE
+        self.assertEqual(len(self.server._spare), spare - 1)  # lent with the octets
+        self.link.poll(0)
+        self.assertEqual(len(self.server._spare), spare)
+        self.assertEqual(self.link.data_to_send(), b"")
+
+    def test_pipelined_requests_more_than_the_buffer_holds(self):
+        # a 64-octet PDU: the buffer holds 76 octets, two answers of 8 + 22;
+        # the third goes past it and is copied on
+        self.link.receive_data(wrapper.encode(16, 1, self.AARQ))
+        self.link.data_to_send()
+        data = self.get_ldn(0xC1) + self.get_ldn(0xC2) + self.get_ldn(0xC3)
+        self.link.receive_data(data)
+        self.assertIsNotNone(self.link._more)
+        got = self.apdus(self.link.data_to_send())
+        self.assertEqual([a[2][:3] for a in got], [h("C4 01 C1"), h("C4 01 C2"), h("C4 01 C3")])
+        self.assertEqual(len({a[2][3:] for a in got}), 1)
+        self.link.close()
+        self.assertEqual(self.link.data_to_send(), b"")

@@ -4,6 +4,10 @@ The same shape as ``hdlc_link.HdlcServerLink``: ``receive_data(bytes)``,
 ``data_to_send()``, ``poll(now_ms)``, ``close()``; ``closed`` turns True when
 the stream can no longer be trusted (a wrong wrapper version) and the
 transport must hang up. Each client/server wPort pair gets its association.
+
+What ``data_to_send()`` returns is valid until the next call into the link:
+the frames are built in a response buffer the server lends (no allocation
+per answer), which goes back at that next call.
 """
 
 import log
@@ -18,9 +22,18 @@ class WrapperServerLink:
         self.reasm = wrapper.Reassembler(server.max_pdu)
         self.associations = {}
         self.closed = False
-        self._out = bytearray()
+        self._buf = None  # a buffer lent by the server: the frames to send
+        self._n = 0  # octets of it in use
+        self._more = None  # a bytearray of frames that did not fit (rare)
+
+    def _give_back(self):
+        # what data_to_send() handed out has been written by now
+        if self._buf is not None and not self._n:
+            self.server.give_buffer(self._buf)
+            self._buf = None
 
     def receive_data(self, data, now_ms=None):
+        self._give_back()
         data = memoryview(data)
         pos = 0
         try:
@@ -36,6 +49,21 @@ class WrapperServerLink:
         except DecodeError as e:
             log.warning("wrapper: %s: closing", e)
             self.closed = True
+
+    def _send(self, source, dest, apdu):
+        n = len(apdu)
+        end = self._n + wrapper.HEADER_SIZE + n
+        if self._more is None:
+            if self._buf is None:
+                self._buf = self.server.take_buffer()
+            buf = self._buf
+            if end <= len(buf):
+                wrapper.encode_header(buf, self._n, source, dest, n)
+                buf[end - n : end] = apdu
+                self._n = end
+                return
+            self._more = bytearray()
+        self._more += wrapper.encode(source, dest, apdu)
 
     def _frame_in(self, client, dest, apdu):
         if apdu is None:
@@ -59,27 +87,31 @@ class WrapperServerLink:
                 log.error("association failed: %r", e)
                 resp = None
         if resp:
-            if self._out:
-                self._out += wrapper.encode(dest, client, resp)
-            else:  # the usual case: the frame built in place, one allocation
-                n = len(resp)
-                out = bytearray(wrapper.HEADER_SIZE + n)
-                wrapper.encode_header(out, 0, dest, client, n)
-                out[wrapper.HEADER_SIZE :] = resp
-                self._out = out
+            self._send(dest, client, resp)
 
     def data_to_send(self):
-        """What to send (bytes-like; the caller's from now on)."""
-        out = self._out
-        if not out:
+        """What to send: valid until the next call into the link."""
+        self._give_back()
+        n = self._n
+        if self._more is not None:
+            out = self._more
+            if n:
+                out = bytes(memoryview(self._buf)[:n]) + out
+            self._more = None
+        elif n:
+            out = memoryview(self._buf)[:n]
+        else:
             return b""
-        self._out = bytearray()
+        self._n = 0
         return out
 
     def poll(self, now_ms):
-        pass
+        self._give_back()
 
     def close(self):
         for a in self.associations.values():
             a.abort()
         self.associations = {}
+        self._n = 0
+        self._more = None
+        self._give_back()
