@@ -152,6 +152,48 @@ def test_a_wrong_password_fails_and_says_why(tmp_path):
     assert "hil: 0 passed, 3 failed" in out
 
 
+def test_a_board_that_hangs_up_fails_the_checks_instead_of_hanging(tmp_path):
+    # a board out of memory closes the connection after the request; dlms-cosem
+    # alone would read an empty socket for ever
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+    stop = threading.Event()
+
+    def hang_up():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            conn.settimeout(2)
+            try:
+                conn.recv(4096)  # the AARQ (or SNRM)
+            except OSError:
+                pass
+            conn.close()
+
+    t = threading.Thread(target=hang_up, daemon=True)
+    t.start()
+    try:
+        rc, out, rows = run_hil(
+            tmp_path, "--host", "127.0.0.1", "--wrapper-port", str(port), "--hdlc-port", str(port)
+        )
+    finally:
+        stop.set()
+        t.join(5)
+        srv.close()
+    assert rc == 1, out
+    assert rows["dlms-cosem wrapper (TCP)"]["result"] == "fail", out
+    assert "closed" in rows["dlms-cosem wrapper (TCP)"]["detail"], out
+    assert rows["gurux wrapper (TCP)"]["result"] == "fail", out
+
+
 def test_without_port_or_host_it_says_so_and_skips():
     p = subprocess.run(
         [sys.executable, "-m", "tools.hil"], cwd=ROOT, capture_output=True, text=True, timeout=60

@@ -96,7 +96,7 @@ def main(argv=None):
         try:
             session(heap, a.romfs, a.board)
             print("%-6s pass" % heap)
-        except (AssertionError, RuntimeError, OSError, ValueError) as e:
+        except (AssertionError, RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
             ok = False
             lines = [x for x in str(e).splitlines() if x.strip()]
             why = [x for x in lines if "Error" in x or x.startswith("E ")] or lines

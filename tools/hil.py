@@ -324,10 +324,27 @@ def check_dlms_cosem(report, name, opts):
         if opts.password
         else NoSecurityAuthentication()
     )
+    from dlms_cosem.exceptions import CommunicationError
+
+    class TcpIO(BlockingTcpIO):
+        # dlms-cosem's recv() loops for ever on a connection the meter closed
+        # (recv() returning b""): a board that hangs up must fail the check
+        def recv(self, amount=1):
+            data = b""
+            while len(data) < amount:
+                try:
+                    got = self.tcp_socket.recv(amount - len(data))
+                except OSError as e:
+                    raise CommunicationError("could not receive data") from e
+                if not got:
+                    raise CommunicationError("the meter closed the connection")
+                data += got
+            return data
+
     transport = TcpTransport(
         client_logical_address=opts.client,
         server_logical_address=1,
-        io=BlockingTcpIO(opts.host, opts.wrapper_port, timeout=opts.timeout),
+        io=TcpIO(opts.host, opts.wrapper_port, timeout=opts.timeout),
     )
     c = DlmsClient(transport=transport, authentication=auth)
 
