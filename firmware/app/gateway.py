@@ -470,6 +470,7 @@ def main(argv=None):
     except OSError as e:
         meter_main.store_refused(cfg, e)
     gw = Gateway(cfg, store=store)
+    meter_main.collect_early()
     try:
         asyncio.run(
             run(gw, host, wport, hport, opts["endpoints"], ptys=opts["pty"], devices=opts["serial"])
