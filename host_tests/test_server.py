@@ -166,7 +166,7 @@ class TestResponseBuffers(unittest.TestCase):
         self.assertEqual(self.answer(a, get(LN_LDN, 2))[:4], h("C4 01 C1 00"))
         first = a._buf
         self.assertIsNotNone(first)
-        self.assertEqual(server._spare, [])  # the one made at boot is lent out
+        self.assertEqual(server._spare, [])
         b = server.association(17, 1)  # meanwhile: another buffer
         self.assertEqual(self.answer(b, AARQ_LLS), AARE_OK)
         self.answer(b, get(LN_LDN, 2))
@@ -178,6 +178,19 @@ class TestResponseBuffers(unittest.TestCase):
         self.assertEqual(self.answer(c, AARQ_NONE), AARE_OK)
         self.assertEqual(self.answer(c, get(LN_LDN, 2))[:4], h("C4 01 C1 00"))
         self.assertIs(c._buf, first)
+
+    def test_made_at_boot_and_kept_within_bounds(self):
+        server = build()
+        server.reserve()
+        made = server._spare[0]
+        assocs = [server.association(16, 1) for _ in range(4)]
+        for a in assocs:
+            self.answer(a, AARQ_NONE)
+            self.answer(a, get(LN_LDN, 2))
+        self.assertIs(assocs[0]._buf, made)  # the first client takes the one made at boot
+        for a in assocs:
+            a.abort()
+        self.assertEqual(len(server._spare), server.keep)  # the others back to the heap
 
     def test_an_aborted_association_used_again_takes_another(self):
         server = build()

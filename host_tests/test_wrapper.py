@@ -124,7 +124,7 @@ class TestServerLink(unittest.TestCase):
         self.link = WrapperServerLink(self.server)
 
     def apdus(self, out):
-        r = wrapper.Reassembler(0xFFFF)
+        r = wrapper.Reassembler(4096)
         r.receive_data(bytes(out))
         got = []
         while True:
@@ -141,14 +141,16 @@ class TestServerLink(unittest.TestCase):
         return wrapper.encode(16, 1, bytes(w.getvalue()))
 
     def test_the_lent_buffer_goes_back_at_the_next_call(self):
-        spare = len(self.server._spare)
+        self.server.reserve()
+        lent = self.server._spare[0]
         self.link.receive_data(wrapper.encode(16, 1, self.AARQ))
         out = self.link.data_to_send()
         self.assertEqual(self.apdus(out)[0][:2], (1, 16))
         self.assertEqual(self.apdus(out)[0][2][0], 0x61)  # AARE
-        self.assertEqual(len(self.server._spare), spare - 1)  # lent with the octets
+        self.assertEqual(self.server._spare, [])  # lent with the octets
         self.link.poll(0)
-        self.assertEqual(len(self.server._spare), spare)
+        self.assertEqual(len(self.server._spare), 1)
+        self.assertIs(self.server._spare[0], lent)
         self.assertEqual(self.link.data_to_send(), b"")
 
     def test_pipelined_requests_more_than_the_buffer_holds(self):

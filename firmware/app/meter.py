@@ -519,6 +519,7 @@ def build_meter(cfg, hal_clock=None, store=None, relay=None):
         security=security,
         lls_guard=LlsGuard(store),
     )
+    server.reserve()  # the first client's response buffer, made while the heap is whole
     # Disconnect control and a limiter on the import power that opens it; the
     # control state and mode persist, so a power cut leaves the supply as it was
     state, mode = _load_control(store)

@@ -71,16 +71,23 @@ class Server:
         self.clock = clock
         self.security = security  # dlms.security.context.SecurityContext, or None
         self.lls_guard = lls_guard  # dlms.lls_guard.LlsGuard, or None
-        # response buffers (max_pdu + HEADROOM) of ended associations, for the
-        # next ones: made once, they do not have to be found again in a heap
-        # that long uptime has fragmented; the first is made now, at boot
-        self._spare = [bytearray(max_pdu + HEADROOM)]
+        # response buffers (max_pdu + HEADROOM) that associations and links
+        # gave back, for the next ones: made once, they need not be found
+        # again in a heap that long uptime has fragmented
+        self._spare = []
+        self.keep = 2  # kept at most (an association and a link's answer)
+
+    def reserve(self, n=1):
+        """Make ``n`` response buffers now (at boot, while the heap is whole)."""
+        while len(self._spare) < n:
+            self._spare.append(bytearray(self.max_pdu + HEADROOM))
 
     def take_buffer(self):
         return self._spare.pop() if self._spare else bytearray(self.max_pdu + HEADROOM)
 
     def give_buffer(self, buf):
-        self._spare.append(buf)
+        if len(self._spare) < self.keep:
+            self._spare.append(buf)
 
     def now(self):
         return self.clock.now() if self.clock is not None else 0
