@@ -192,6 +192,20 @@ class TestResponseBuffers(unittest.TestCase):
             a.abort()
         self.assertEqual(len(server._spare), server.keep)  # the others back to the heap
 
+    def test_out_of_memory_is_answered_and_the_association_stays(self):
+        server = build()
+        a = server.association(16, 1)
+        self.answer(a, AARQ_NONE)
+
+        def no_memory():
+            raise MemoryError("memory allocation failed")
+
+        server.take_buffer = no_memory
+        # exception-response: service-not-allowed, operation-not-possible
+        self.assertEqual(self.answer(a, get(LN_LDN, 2)), h("D8 01 01"))
+        del server.take_buffer
+        self.assertEqual(self.answer(a, get(LN_LDN, 2))[:4], h("C4 01 C1 00"))
+
     def test_an_aborted_association_used_again_takes_another(self):
         server = build()
         a = server.association(16, 1)

@@ -153,6 +153,14 @@ class Association(AssociationControl, Services):
             return xdlms.exception_response(
                 xdlms.STATE_SERVICE_NOT_ALLOWED, xdlms.SERVICE_OTHER_REASON
             )
+        except MemoryError:
+            # the heap could not hold this answer: say so at once (three
+            # octets), drop any transfer in progress, and stay associated
+            self._reset_transfers()
+            log.error("client %d: out of memory answering 0x%02X", self.client_sap, tag)
+            return xdlms.exception_response(
+                xdlms.STATE_SERVICE_NOT_ALLOWED, xdlms.SERVICE_OPERATION_NOT_POSSIBLE
+            )
         log.warning("client %d: unsupported APDU 0x%02X", self.client_sap, tag)
         return xdlms.exception_response(xdlms.STATE_SERVICE_UNKNOWN, xdlms.SERVICE_NOT_SUPPORTED)
 
