@@ -40,20 +40,6 @@ TEMPORARY_FAILURE = const(2)
 
 CURRENT_ASSOCIATION = b"\x00\x00\x28\x00\x00\xff"
 
-# the A-XDR types a value with a scaler may have (registers, thresholds)
-NUMERIC = (
-    axdr.DOUBLE_LONG,
-    axdr.DOUBLE_LONG_UNSIGNED,
-    axdr.INTEGER,
-    axdr.LONG,
-    axdr.UNSIGNED,
-    axdr.LONG_UNSIGNED,
-    axdr.LONG64,
-    axdr.LONG64_UNSIGNED,
-    axdr.FLOAT32,
-    axdr.FLOAT64,
-)
-
 
 class CosemObject:
     CLASS_ID = 0

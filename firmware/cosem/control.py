@@ -23,7 +23,6 @@ from dlms.errors import DataAccessError
 from micropython import const
 
 from cosem.base import (
-    NUMERIC,
     OBJECT_UNAVAILABLE,
     OTHER_REASON,
     READ_WRITE_DENIED,
@@ -191,7 +190,7 @@ def _ln(data):
 
 
 def _threshold(data):
-    expect(data, *NUMERIC)
+    expect(data, *axdr.NUMERIC)
     return data
 
 
@@ -247,7 +246,7 @@ class _Monitor(CosemObject):
             data = obj.get(a, None)
         except DataAccessError:
             return None
-        if not isinstance(data, tuple) or data[0] not in NUMERIC:
+        if not isinstance(data, tuple) or data[0] not in axdr.NUMERIC:
             return None
         return data[1]
 

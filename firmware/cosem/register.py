@@ -11,7 +11,7 @@ from dlms import axdr
 from dlms.errors import DataAccessError
 from micropython import const
 
-from cosem.base import NUMERIC, TYPE_UNMATCHED, CosemObject, expect
+from cosem.base import TYPE_UNMATCHED, CosemObject, expect
 
 UNIT_W = const(27)
 UNIT_VA = const(28)
@@ -47,7 +47,7 @@ class Register(CosemObject):
 
     def __init__(self, ln, tag, value, scaler=0, unit=UNIT_NONE, public=False, writable=None):
         super().__init__(ln, public)
-        if tag not in NUMERIC and tag not in (axdr.OCTET_STRING, axdr.VISIBLE_STRING):
+        if tag not in axdr.NUMERIC and tag not in (axdr.OCTET_STRING, axdr.VISIBLE_STRING):
             raise ValueError("register type %d" % tag)
         self.tag = tag
         self.value = value

@@ -90,6 +90,19 @@ _SIGNED = const(0x118020)
 # constant as a float32 too, for the object representation C ports).
 _F32_OVER = float("3.4028235677973366e38")
 _INF = float("inf")
+# the numeric types (a value with a scaler may have any of them)
+NUMERIC = (
+    DOUBLE_LONG,
+    DOUBLE_LONG_UNSIGNED,
+    INTEGER,
+    LONG,
+    UNSIGNED,
+    LONG_UNSIGNED,
+    LONG64,
+    LONG64_UNSIGNED,
+    FLOAT32,
+    FLOAT64,
+)
 # isinstance() classes, built once (a tuple display allocates at every call)
 _SEQ = (tuple, list)
 _NUM = (int, float)

@@ -458,7 +458,27 @@ def decode_parameters(info):
 # --- receiving ---------------------------------------------------------------
 
 
-class Framer:
+class Window:
+    """Received octets ``buf[_start:_end]`` in a bounded buffer; those before
+    ``_stale`` came before a time-out. ``_compact()`` moves them to the front.
+    The base of the HDLC ``Framer`` and of gateway.han's ``ApduReader``."""
+
+    def __init__(self, capacity):
+        self._buf = bytearray(capacity)
+        self._mv = memoryview(self._buf)
+        self._start = self._end = self._stale = 0
+
+    def _compact(self):
+        s = self._start
+        if s:
+            n = self._end - s
+            self._mv[0:n] = self._mv[s : self._end]
+            self._start = 0
+            self._end = n
+            self._stale = self._stale - s if self._stale > s else 0
+
+
+class Framer(Window):
     """Whole frames out of a serial byte stream, in a bounded buffer.
 
     ``receive_data(chunk)``, then ``next_frame()`` until it returns None. A
@@ -493,10 +513,7 @@ class Framer:
         if capacity < max_frame:
             capacity = max_frame + 256
         self.max_frame = max_frame
-        self._buf = bytearray(capacity)
-        self._mv = memoryview(self._buf)
-        self._start = 0
-        self._end = 0
+        super().__init__(capacity)
         self._ready = 0  # length of the checked frame at _start, 0 if none
         self._stale = 0  # octets before this index arrived before a timeout
         self.frames = 0
@@ -570,15 +587,6 @@ class Framer:
         """Discard everything held (a new connection, a baud rate change)."""
         self.dropped += self.pending()
         self._start = self._end = self._ready = self._stale = 0
-
-    def _compact(self):
-        s = self._start
-        if s:
-            n = self._end - s
-            self._mv[0:n] = self._mv[s : self._end]
-            self._start = 0
-            self._end = n
-            self._stale = self._stale - s if self._stale > s else 0
 
     def _scan(self):
         # Advance _start to a frame start; returns the frame's length when a

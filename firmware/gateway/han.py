@@ -112,7 +112,7 @@ def _length(buf, p, e):
     return v, p + 1 + k
 
 
-class ApduReader:
+class ApduReader(hdlc.Window):
     """Whole DLMS APDUs out of a meter's push stream.
 
     ``feed(data)`` returns the APDUs (bytes) completed by ``data``; ``idle()``
@@ -129,10 +129,7 @@ class ApduReader:
 
     def __init__(self, framing=AUTO, max_apdu=MAX_APDU):
         self.max_apdu = max_apdu
-        cap = max(hdlc.MAX_FRAME, max_apdu + 16) + 512
-        self._buf = bytearray(cap)
-        self._mv = memoryview(self._buf)
-        self._start = self._end = self._stale = 0
+        super().__init__(max(hdlc.MAX_FRAME, max_apdu + 16) + 512)
         self._stale_count = 0
         self._starts = bytearray(256)  # octets a unit may start with
         self._framing = framing
@@ -206,15 +203,6 @@ class ApduReader:
             starts[_GLO] = starts[_DED] = starts[_GBT] = 1
         if framing & RAW_PLAIN:
             starts[_DATA_NOTIFICATION] = 1
-
-    def _compact(self):
-        s = self._start
-        if s:
-            n = self._end - s
-            self._mv[0:n] = self._mv[s : self._end]
-            self._start = 0
-            self._end = n
-            self._stale = self._stale - s if self._stale > s else 0
 
     def _scan(self):
         buf = self._buf
@@ -866,20 +854,6 @@ def _text(b):
     return str(bytes(b), "ascii")
 
 
-_NUMERIC = (
-    axdr.DOUBLE_LONG,
-    axdr.DOUBLE_LONG_UNSIGNED,
-    axdr.INTEGER,
-    axdr.LONG,
-    axdr.UNSIGNED,
-    axdr.LONG_UNSIGNED,
-    axdr.LONG64,
-    axdr.LONG64_UNSIGNED,
-    axdr.FLOAT32,
-    axdr.FLOAT64,
-)
-
-
 def _scale(v, s):
     if s == 0:
         return v
@@ -891,7 +865,7 @@ def _scale(v, s):
 def _value(code, typed, su, maker):
     # {"value", "unit"} of one entry, None to leave it out
     tag, v = typed
-    if tag in _NUMERIC:
+    if tag in axdr.NUMERIC:
         if su is not None:
             s = su[1][0][1]
             unit = unit_name(su[1][1][1])
