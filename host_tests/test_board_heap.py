@@ -22,24 +22,12 @@ smallest heap found to work here is tested instead (README: the gap). On a
 ``MPDLMS_MICROPYTHON=... python -m tools.board_heap``) it fits in the
 98 KiB. The session itself is tools/board_heap.py's."""
 
-import os
-
 import pytest
-from simulator import ROOT
 
-from tools import board_heap, build_mpy
+from tools import board_heap
 
 SMALLEST_BOARD_HEAP = "98K"  # ESP32-WROOM, Wi-Fi up: ~100,592 B (boards/README.md)
 SMALLEST_HEAP_HERE = "256K"  # measured: 240K fails, 256K passes
-
-
-@pytest.fixture(scope="module")
-def romfs():
-    tree = os.path.join(ROOT, "build", "mpy", "unix")
-    build_mpy.build("x64", tree)
-    image = tree + ".romfs"
-    build_mpy.pack_romfs(tree, image)
-    return image
 
 
 def session(heapsize, romfs):

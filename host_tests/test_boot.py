@@ -10,19 +10,9 @@ import subprocess
 import sys
 import tempfile
 
-import pytest
 from simulator import LLS_MANAGER, ROOT, Simulator, check_clean_stop, micropython
 
 from tools import build_mpy
-
-
-@pytest.fixture(scope="module")
-def romfs():
-    tree = os.path.join(ROOT, "build", "mpy", "unix")
-    build_mpy.build("x64", tree)
-    image = tree + ".romfs"
-    build_mpy.pack_romfs(tree, image)
-    return image
 
 
 def cli(port, *args):
