@@ -278,3 +278,39 @@ def test_unix_board_safe_mode():
     out = p.communicate(timeout=30)[0]
     assert p.returncode == 0, out
     assert "boot: SAFE MODE" in out and "Simulated meter" not in out
+
+
+class _FakePin:
+    OUT = "out"
+    made = []
+
+    def __init__(self, pin_id, mode, **kw):
+        self.values = [kw["value"]] if "value" in kw else []
+        _FakePin.made.append((pin_id, mode, dict(kw), self))
+
+    def value(self, v):
+        self.values.append(v)
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_relay_keeps_its_state_at_boot_and_the_led_starts_off(name, monkeypatch):
+    # hal.machine_board.output with a stand-in machine.Pin: the relay pin is
+    # made an output without a level (the supply stays as it was until the
+    # disconnect control drives it), the LED starts off
+    import types
+
+    monkeypatch.setitem(sys.modules, "machine", types.SimpleNamespace(Pin=_FakePin))
+    _FakePin.made = []
+    b = deploy.load_board(name)
+    relay = b.relay()
+    pin_id, mode, kw, pin = _FakePin.made[-1]
+    assert (pin_id, mode, kw) == (b.RELAY_PIN, "out", {})
+    relay(True)
+    relay(False)
+    assert pin.values == [1, 0]
+    if name != "esp32s3":  # its LED is a NeoPixel
+        led = b.led()
+        pin_id, mode, kw, pin = _FakePin.made[-1]
+        assert (pin_id, mode, kw) == (b.LED_PIN, "out", {"value": 0})
+        led(True)
+        assert pin.values == [0, 1]

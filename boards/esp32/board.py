@@ -12,6 +12,9 @@ asyncio loop; the RS-485 driver-enable pin is driven by hal.uart_machine.
 Nothing here runs at import: every function makes its object when asked.
 """
 
+# the part of the board API the machine boards share
+from hal.machine_board import clock, ntp, output, serial_args, watchdog  # noqa: F401
+
 NAME = "esp32"
 ARCH = "xtensawin"  # mpy-cross -march for native/viper code
 FS_ROOT = "/"  # littlefs in the "vfs" partition; sys.path has "" and "/lib"
@@ -71,26 +74,12 @@ def p1(line=(115200, 8, None, 1)):
 def relay():
     """The breaker of the disconnect control (0.0.96.3.10.255): a relay
     driver, high = supply connected. Returns relay(on)."""
-    from machine import Pin
-
-    pin = Pin(RELAY_PIN, Pin.OUT)
-
-    def drive(on):
-        pin.value(1 if on else 0)
-
-    return drive
+    return output(RELAY_PIN)
 
 
 def led():
     """The status LED (on: needs attention, safe mode or not provisioned)."""
-    from machine import Pin
-
-    pin = Pin(LED_PIN, Pin.OUT, value=0)
-
-    def drive(on):
-        pin.value(1 if on else 0)
-
-    return drive
+    return output(LED_PIN, 0)
 
 
 def safe_mode_pin():
@@ -100,34 +89,7 @@ def safe_mode_pin():
     return Pin(SAFE_MODE_PIN, Pin.IN, Pin.PULL_UP), 0
 
 
-def watchdog(timeout_ms):
-    from machine import WDT
-
-    return WDT(timeout=timeout_ms)
-
-
 def network():
     import network
 
     return network.WLAN(network.STA_IF)
-
-
-def ntp():
-    import ntptime  # micropython-lib, frozen by the port's bundle-networking
-
-    return ntptime
-
-
-def clock():
-    from hal.clock import SystemClock
-
-    return SystemClock()
-
-
-def serial_args(cfg):
-    """app.main options for the serial ports the configuration enables."""
-    args = []
-    for name in ("optical", "rs485"):
-        if cfg["serial"][name]["enabled"]:
-            args += ["--pty", name + "=board"]
-    return args

@@ -13,6 +13,9 @@ can also run from .mpy files copied to /lib (``make deploy CODE=files``);
 frozen code (manifest.py) leaves the most memory and starts fastest.
 """
 
+# the part of the board API the machine boards share
+from hal.machine_board import clock, ntp, output, serial_args, watchdog  # noqa: F401
+
 NAME = "esp32s3"
 ARCH = "xtensawin"  # mpy-cross -march for native/viper code (the S3 is an LX7)
 FS_ROOT = "/"
@@ -66,14 +69,7 @@ def p1(line=(115200, 8, None, 1)):
 
 
 def relay():
-    from machine import Pin
-
-    pin = Pin(RELAY_PIN, Pin.OUT)
-
-    def drive(on):
-        pin.value(1 if on else 0)
-
-    return drive
+    return output(RELAY_PIN)
 
 
 def led():
@@ -96,33 +92,7 @@ def safe_mode_pin():
     return Pin(SAFE_MODE_PIN, Pin.IN, Pin.PULL_UP), 0
 
 
-def watchdog(timeout_ms):
-    from machine import WDT
-
-    return WDT(timeout=timeout_ms)
-
-
 def network():
     import network
 
     return network.WLAN(network.STA_IF)
-
-
-def ntp():
-    import ntptime
-
-    return ntptime
-
-
-def clock():
-    from hal.clock import SystemClock
-
-    return SystemClock()
-
-
-def serial_args(cfg):
-    args = []
-    for name in ("optical", "rs485"):
-        if cfg["serial"][name]["enabled"]:
-            args += ["--pty", name + "=board"]
-    return args

@@ -12,6 +12,10 @@ the shift register) and ``init()`` resets what it is not given, so the
 receive buffer size travels in ``init_kw`` across line changes.
 """
 
+# the part of the board API the machine boards share (watchdog: the IWDG,
+# at most 32768 ms)
+from hal.machine_board import clock, ntp, output, serial_args, watchdog  # noqa: F401
+
 NAME = "stm32"
 ARCH = "armv7emsp"  # mpy-cross -march for native/viper code (Cortex-M4F)
 FS_ROOT = "/flash"  # FAT on 112 KiB of internal flash; sys.path has /flash and /flash/lib
@@ -61,25 +65,11 @@ def p1(line=(115200, 8, None, 1)):
 
 
 def relay():
-    from machine import Pin
-
-    pin = Pin(RELAY_PIN, Pin.OUT)
-
-    def drive(on):
-        pin.value(1 if on else 0)
-
-    return drive
+    return output(RELAY_PIN)
 
 
 def led():
-    from machine import Pin
-
-    pin = Pin(LED_PIN, Pin.OUT, value=0)
-
-    def drive(on):
-        pin.value(1 if on else 0)
-
-    return drive
+    return output(LED_PIN, 0)
 
 
 def safe_mode_pin():
@@ -88,33 +78,7 @@ def safe_mode_pin():
     return Pin(SAFE_MODE_PIN, Pin.IN), 1
 
 
-def watchdog(timeout_ms):
-    from machine import WDT
-
-    return WDT(timeout=timeout_ms)  # the IWDG: at most 32768 ms
-
-
 def network():
     import network
 
     return network.LAN()  # the on-board LAN8742A, DHCP by default
-
-
-def ntp():
-    import ntptime  # bundle-networking, in the board's own manifest
-
-    return ntptime
-
-
-def clock():
-    from hal.clock import SystemClock
-
-    return SystemClock()
-
-
-def serial_args(cfg):
-    args = []
-    for name in ("optical", "rs485"):
-        if cfg["serial"][name]["enabled"]:
-            args += ["--pty", name + "=board"]
-    return args
