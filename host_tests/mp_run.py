@@ -108,6 +108,10 @@ def main():
             print("skip module %s (cpython-only: %s)" % (n, reason))
             continue
         run_module(n[:-3], counts, verbose)
+        # the test module's code and data go once it has run (the firmware it
+        # imported stays): the heap holds one suite module at a time
+        sys.modules.pop(n[:-3], None)
+        gc.collect()
     print("%d passed, %d failed, %d skipped" % tuple(counts))
     sys.exit(1 if counts[1] or not counts[0] else 0)
 
