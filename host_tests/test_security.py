@@ -115,6 +115,30 @@ class TestCipheredAssociation(unittest.TestCase):
             c.release()
         self.assertTrue(seen[0] >= 1 and seen[0] < seen[1] < seen[2])
 
+    def test_answers_are_ciphered_in_the_association_buffer(self):
+        # no copy of the answer is made to cipher it: what handle() returns
+        # is a view of the buffer the server lent the association
+        for general in (False, True):
+            server = secured_server()
+            c = client(server, general=general)
+            c.associate()
+            a = c.transport.a
+            resp = a.handle(c._protect(bytes(_get_ldn())))
+            before = resp[-1]
+            a._buf[:] = bytes(len(a._buf))
+            self.assertEqual(resp[-1], 0)
+            self.assertNotEqual(before, 0)  # (0 would not have shown the change)
+
+    def test_an_answer_built_elsewhere_is_still_ciphered(self):
+        server = secured_server()
+        c = client(server)
+        c.associate()
+        a = c.transport.a
+        plain = h("C4 01 C1 00 0A 03 61 62 63")  # GET-Response, visible-string "abc"
+        a._service = lambda apdu: plain
+        self.assertEqual(c.get(1, LDN, 2), (axdr.VISIBLE_STRING, "abc"))
+        self.assertEqual(c.transport.received[-1][0], 0xCC)
+
     def test_encryption_only_and_authentication_only(self):
         for sc in (0x10, 0x20):
             server = secured_server(security=sc)

@@ -154,15 +154,15 @@ class TestServerLink(unittest.TestCase):
         self.assertEqual(self.link.data_to_send(), b"")
 
     def test_pipelined_requests_more_than_the_buffer_holds(self):
-        # a 64-octet PDU: the buffer holds 76 octets, two answers of 8 + 22;
-        # the third goes past it and is copied on
+        # a 64-octet PDU: the buffer holds 94 octets, three answers of 8 + 22;
+        # the fourth goes past it and is copied on
         self.link.receive_data(wrapper.encode(16, 1, self.AARQ))
         self.link.data_to_send()
-        data = self.get_ldn(0xC1) + self.get_ldn(0xC2) + self.get_ldn(0xC3)
-        self.link.receive_data(data)
+        invokes = (0xC1, 0xC2, 0xC3, 0xC4)
+        self.link.receive_data(b"".join(self.get_ldn(i) for i in invokes))
         self.assertIsNotNone(self.link._more)
         got = self.apdus(self.link.data_to_send())
-        self.assertEqual([a[2][:3] for a in got], [h("C4 01 C1"), h("C4 01 C2"), h("C4 01 C3")])
+        self.assertEqual([a[2][:3] for a in got], [bytes((0xC4, 1, i)) for i in invokes])
         self.assertEqual(len({a[2][3:] for a in got}), 1)
         self.link.close()
         self.assertEqual(self.link.data_to_send(), b"")

@@ -277,11 +277,20 @@ class AssociationControl:
             log.error("%s", e)
             return xdlms.exception_response(xdlms.STATE_SERVICE_NOT_ALLOWED, e.reason)
         ak = sec.ak
+        self._at = -1
         resp = self._service(plain)
         if resp is None:
             return None
         if resp[0] == xdlms.EXCEPTION_RESPONSE:
             return resp  # exception-response is never ciphered
         out_sc = ((self.policy.security or sc) & 0x30) | sec.suite
+        # ciphered where the answer lies, in the association's buffer, with
+        # the room the services keep around it: nothing is copied
+        buf = self._buf
+        at = self._at
+        n = len(resp)
+        if buf is not None and at >= 0 and memoryview(buf)[at : at + n] == resp:
+            return cipher.seal(gcm, out_sc, sec.system_title, ic, ak, buf, at, n, form)
+        log.warning("client %d: answer 0x%02X not in its buffer", self.client_sap, resp[0])
         content = cipher.protect(gcm, out_sc, sec.system_title, ic, ak, resp)
         return cipher.wrap(form, resp[0], content, sec.system_title)

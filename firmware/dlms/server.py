@@ -113,6 +113,7 @@ class Association(AssociationControl, Services):
         self.client_max_pdu = 0
         self.association_object = None
         self._buf = None  # the response buffer, from the server while in use
+        self._at = -1  # where in it the last answer starts
         self._limit = server.max_pdu
         self._out = None  # BlockSource of a long GET or ACTION answer in progress
         self._out_tag = 0  # GET_RESPONSE or ACTION_RESPONSE: which one

@@ -14,8 +14,10 @@ from dlms.errors import BufferFull, DecodeError
 from dlms.stream import BlockSource, pieces
 
 # Room kept in front of a response body for the largest service header
-# (GET-Response-With-Datablock: 3 + 1 + 4 + 1 + a 3-octet length).
-HEADROOM = const(12)
+# (GET-Response-With-Datablock: 3 + 1 + 4 + 1 + a 3-octet length) and, in
+# front of that, for what ciphering puts before an APDU (general-glo tag,
+# title 1 + 8, a 3-octet length, SC, IC 4: dlms.security.cipher.seal).
+HEADROOM = const(30)
 
 
 class Services:
@@ -57,9 +59,10 @@ class Services:
         return buf
 
     def _writer(self):
-        w = axdr.Writer(self._buffer())
-        w.pos = 0
-        return w
+        """A Writer for a short answer: the buffer after the headroom, up to
+        the negotiated size (an answer that does not fit raises BufferFull)."""
+        self._at = HEADROOM
+        return axdr.Writer(memoryview(self._buffer())[HEADROOM : HEADROOM + self._limit])
 
     def _send_body(self, invoke, it, kind):
         """Send a response body as one normal / with-list response or start blocks."""
@@ -83,6 +86,7 @@ class Services:
             buf[start + 2] = invoke
             if kind == xdlms.NORMAL:
                 buf[start + 3] = 0  # Get-Data-Result: data
+            self._at = start
             return memoryview(buf)[start:end]
         if not self.conformance & acse.CONF_BLOCK_TRANSFER_WITH_GET:
             log.warning(
@@ -123,6 +127,7 @@ class Services:
             xdlms.action_response_pblock_head(w, invoke, last, src.block, n)
         if last:
             self._out = None
+        self._at = start
         return memoryview(buf)[start:end]
 
     def _get_next(self, req):

@@ -98,9 +98,9 @@ def unwrap(apdu):
     return form, plain, title, memoryview(apdu)[pos : pos + n]
 
 
-def wrap(form, plain_tag, content, system_title=None):
-    """The protected APDU of ``content`` (SC || IC || payload || tag)."""
-    w = axdr.Writer(len(content) + 16)
+def _head(form, plain_tag, system_title, n):
+    """The octets in front of a protected APDU's ``n`` octets of content."""
+    w = axdr.Writer(13)
     if form == FORM_GENERAL_GLO or form == FORM_GENERAL_DED:
         w.byte(GENERAL_GLO_CIPHERING if form == FORM_GENERAL_GLO else GENERAL_DED_CIPHERING)
         axdr.encode_length(w, len(system_title))
@@ -108,9 +108,45 @@ def wrap(form, plain_tag, content, system_title=None):
     else:
         g, d = _PROTECTED[plain_tag]
         w.byte(g if form == FORM_GLO else d)
-    axdr.encode_length(w, len(content))
-    w.write(content)
-    return bytes(w.getvalue())
+    axdr.encode_length(w, n)
+    return w.getvalue()
+
+
+def wrap(form, plain_tag, content, system_title=None):
+    """The protected APDU of ``content`` (SC || IC || payload || tag)."""
+    return bytes(_head(form, plain_tag, system_title, len(content))) + content
+
+
+def seal(gcm, sc, system_title, ic, ak, buf, at, n, form):
+    """Protect the APDU in the bytearray ``buf[at:at + n]`` where it lies:
+    its form's head, SC and IC go into the octets before it, the tag (with
+    authentication) into the 12 after it, and it is encrypted in place
+    (with encryption). Returns the protected APDU, a memoryview into
+    ``buf``; raises ValueError when ``buf`` has no room for them (at most
+    18 octets in front: general-glo-ciphering with a 3-octet length)."""
+    tag_len = TAG_LEN if sc & SC_AUTHENTICATION else 0
+    if not sc & (SC_AUTHENTICATION | SC_ENCRYPTION):
+        raise ValueError("security control 0x%02X protects nothing" % sc)
+    head = _head(form, buf[at], system_title, 5 + n + tag_len)
+    start = at - 5 - len(head)
+    end = at + n + tag_len
+    if start < 0 or end > len(buf):
+        raise ValueError("no room to protect %d octets at %d" % (n, at))
+    iv = _iv(system_title, ic)
+    buf[start : start + len(head)] = head
+    buf[at - 5] = sc
+    buf[at - 4 : at] = iv[8:]
+    mv = memoryview(buf)
+    if sc & SC_ENCRYPTION:
+        if tag_len:
+            gcm.encrypt_into(iv, bytes((sc,)) + ak, buf, at, at + n, TAG_LEN, mv[at + n : end])
+        else:
+            gcm.encrypt_into(iv, b"", buf, at, at + n)  # CTR alone; the tag is dropped
+    else:
+        # GMAC over SC || AK || the APDU, which stays in clear
+        aad = bytes((sc,)) + ak + bytes(mv[at : at + n])
+        gcm.gmac(iv, aad, TAG_LEN, mv[at + n : end])
+    return mv[start:end]
 
 
 def _iv(system_title, ic):
