@@ -228,6 +228,24 @@ class TestRecords(RingFixture):
         self.fill(3)
         self.assertEqual(self.all(FlashRingSource(self.store.fs, "lp", 10, 32, 4)), [0, 1, 2])
 
+    def test_rings_of_one_record_size_share_buffers_not_records(self):
+        # two rings of 32-octet records, one record buffer: a transfer from
+        # one while the other captures and is read still gets its own rows
+        other = FlashRingSource(self.store, "ev", 10, 32, 4)
+        self.assertIs(other._buf, self.src._buf)
+        self.fill(6)
+        for i in range(6):
+            other.append(row(100 + i), _T0 + i)
+        it = self.src.rows(0, 5)
+        got = [next(it)]
+        other.append(row(106), _T0 + 6)
+        self.assertEqual(other.time(0), _T0)
+        got.append(next(it))
+        self.assertEqual(values(other.rows(0, 6)), list(range(100, 107)))
+        got += list(it)
+        self.assertEqual(values(got), [0, 1, 2, 3, 4, 5])
+        self.assertEqual(self.all(self.reboot()), [0, 1, 2, 3, 4, 5])
+
 
 class TestDamage(RingFixture):
     def test_crc_damage_makes_that_entry_absent(self):

@@ -44,7 +44,8 @@ by captures since, or damaged since the scan) comes out as a row of
 null-data, so that the array keeps the count it announced, and counts as
 a hole from then on.
 
-Reads go through one preallocated record buffer: ``time(i)`` reads one
+Reads go through one preallocated record buffer (shared by the rings of
+the same record size): ``time(i)`` reads one
 record without decoding its row, ``rows`` decodes one row at a time (the
 row objects are garbage once encoded), so the heap does not grow with the
 buffer. Capture times must not decrease (range selection bisects on them).
@@ -81,6 +82,23 @@ _U32 = const(0xFFFFFFFF)
 _ENOENT = const(2)
 _EEXIST = const(17)
 _NULL = (axdr.NULL_DATA, None)
+
+
+# Record buffers, one set per record size, shared by the rings of that size
+# (a meter has half a dozen rings and two or three sizes): a ring uses them
+# only within one call, and a read decodes its row (whose octet strings are
+# copies) before the generator yields it, so no ring sees another's record.
+_RECORDS = {}
+
+
+def _records(n):
+    """(buffer, its memoryview, a Writer over the row's place, n zero octets)."""
+    r = _RECORDS.get(n)
+    if r is None:
+        buf = bytearray(n)
+        mv = memoryview(buf)
+        r = _RECORDS[n] = (buf, mv, axdr.Writer(mv[_HEAD : n - 2]), memoryview(bytes(n)))
+    return r
 
 
 def _seq_at(lo, holes, i):
@@ -143,12 +161,14 @@ class FlashRingSource:
         except OSError as e:
             if not e.args or e.args[0] != _EEXIST:
                 raise
-        self._meta = Store(self._dir, fs)
-        self._buf = bytearray(record_size)
-        mv = memoryview(self._buf)
-        self._mv = mv
-        self._w = axdr.Writer(mv[_HEAD : record_size - 2])
-        self._zeros = memoryview(bytes(record_size))
+        if isinstance(fs_or_store, Store):
+            # the geometry record in the given store: the same slot files
+            self._meta = fs_or_store
+            self._meta_name = name + "/m"
+        else:
+            self._meta = Store(self._dir, fs)
+            self._meta_name = "m"
+        self._buf, self._mv, self._w, self._zeros = _records(record_size)
         self._ncols = 0  # columns of the last row seen, for placeholders
         self._writes = 0  # records written since construction
         self._holes = []
@@ -368,7 +388,7 @@ class FlashRingSource:
 
     def _load_meta(self):
         try:
-            rec = self._meta.get("m")
+            rec = self._meta.get(self._meta_name)
         except StoreError:
             # keep the entries (floor 0) rather than lose the profile
             log.error("%s: geometry record damaged, rewritten", self._dir)
@@ -396,7 +416,7 @@ class FlashRingSource:
         rec = struct.pack(
             _META, _VERSION, self.record_size, self.per_file, self.capacity, limit, floor
         )
-        self._meta.put("m", rec)
+        self._meta.put(self._meta_name, rec)
 
     def _truncate(self, files):
         for j in range(files):
