@@ -11,7 +11,6 @@ with the old key.
 """
 
 from dlms.security.cipher import SecurityError
-from dlms.security.gcm import Gcm
 
 # Security suites (Green Book 9.2.3): the symmetric part of each. Suite 1's
 # ECDH/ECDSA are not offered; it ciphers like suite 0 with its own suite id.
@@ -109,6 +108,10 @@ class SecurityContext:
     def gcm(self, key_id=KEY_GLOBAL_UNICAST):
         g = self._gcm.get(key_id)
         if g is None:
+            # imported with the first ciphered client: a meter whose clients
+            # all use LLS or none never holds the module's tables
+            from dlms.security.gcm import Gcm
+
             g = self._gcm[key_id] = Gcm(self.keys[key_id])
         return g
 
