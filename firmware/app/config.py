@@ -305,7 +305,7 @@ def _optical(cfg):
 
 
 def _push(cfg):
-    from cosem.push import parse_destination
+    from dlms.wrapper import parse_destination
 
     p = cfg["push"]
     for k in ("enabled", "on_events"):

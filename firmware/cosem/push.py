@@ -23,6 +23,7 @@ import log
 from dlms import axdr, obis
 from dlms.errors import DataAccessError, DecodeError
 from dlms.stream import ArrayStream, pieces
+from dlms.wrapper import parse_destination
 from dlms.xdlms import OBJECT_UNDEFINED
 from micropython import const
 
@@ -45,28 +46,6 @@ MAX_DESTINATION = const(64)
 
 _FF = const(0xFF)
 _NULL = (axdr.NULL_DATA, None)
-
-
-def parse_destination(dest):
-    """(host, port) of ``host:port`` or ``[v6 address]:port`` (bytes or str);
-    ValueError if it is not one."""
-    if isinstance(dest, (bytes, bytearray, memoryview)):
-        try:
-            dest = str(bytes(dest), "ascii")
-        except UnicodeError:
-            raise ValueError("destination is not ASCII")
-    if dest.startswith("["):
-        host, sep, rest = dest[1:].partition("]")
-        if not sep or not rest.startswith(":"):
-            raise ValueError("destination [address]:port expected")
-        port = rest[1:]
-    else:
-        host, sep, port = dest.rpartition(":")
-        if not sep:
-            raise ValueError("destination host:port expected")
-    if not host or " " in host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError("bad destination %r" % dest)
-    return host, int(port)
 
 
 def _uint(data):

@@ -17,6 +17,29 @@ WPORT_MANAGEMENT = const(1)
 WPORT_PUBLIC_CLIENT = const(16)
 
 
+def parse_destination(dest):
+    """(host, port) of ``host:port`` or ``[v6 address]:port`` (bytes or str),
+    the TCP destination of a push (Push setup send_destination); ValueError
+    if it is not one."""
+    if isinstance(dest, (bytes, bytearray, memoryview)):
+        try:
+            dest = str(bytes(dest), "ascii")
+        except UnicodeError:
+            raise ValueError("destination is not ASCII")
+    if dest.startswith("["):
+        host, sep, rest = dest[1:].partition("]")
+        if not sep or not rest.startswith(":"):
+            raise ValueError("destination [address]:port expected")
+        port = rest[1:]
+    else:
+        host, sep, port = dest.rpartition(":")
+        if not sep:
+            raise ValueError("destination host:port expected")
+    if not host or " " in host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("bad destination %r" % dest)
+    return host, int(port)
+
+
 def encode_header(out, pos, source, dest, length):
     """Write the 8-octet header into ``out`` at ``pos``; returns the position after it."""
     out[pos] = 0
