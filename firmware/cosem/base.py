@@ -51,10 +51,14 @@ class CosemObject:
     # attribute id -> selective access selectors supported
     SELECTORS = {}
 
+    # visible to the public client (Blue Book leaves the subset to the meter);
+    # set on the instance only when True: one attribute fewer on most objects
+    public = False
+
     def __init__(self, ln, public=False):
         self.ln = obis.parse(ln)
-        # visible to the public client (Blue Book leaves the subset to the meter)
-        self.public = public
+        if public:
+            self.public = True
 
     def __repr__(self):
         return "<%s %s>" % (type(self).__name__, obis.dotted(self.ln))
