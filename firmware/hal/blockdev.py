@@ -73,6 +73,16 @@ def _lfs_geometry(f, block_size):
     return None
 
 
+_FF = b"\xff" * 64  # erased flash, written a piece at a time (no block-sized copy)
+
+
+def _write_erased(f, size):
+    while size > 0:
+        n = min(size, 64)
+        f.write(_FF if n == 64 else _FF[:n])
+        size -= n
+
+
 def _erased(f, size):
     f.seek(0)
     while size > 0:
@@ -92,7 +102,6 @@ class FileBlockDevice:
         self.powered = True
         self._cut = 0  # operations until the cut, 0: none armed
         self._tear = False
-        self._ff = b"\xff" * block_size
         try:
             f = open(path, "r+b")
         except OSError:
@@ -104,7 +113,6 @@ class FileBlockDevice:
             # it under another one, and reformatting would lose its counters
             block_size, count = geometry
             self.block_size = block_size
-            self._ff = b"\xff" * block_size
         if count is None:
             count = size // block_size
         if count < 2:
@@ -113,9 +121,8 @@ class FileBlockDevice:
         if size and not geometry and not _erased(f, size):
             count = max(size // block_size, 2)  # foreign data: left as it is
         f.seek(size)
-        while size < count * block_size:  # new or short image: erased flash
-            f.write(self._ff)
-            size += block_size
+        if size < count * block_size:  # new or short image: erased flash
+            _write_erased(f, count * block_size - size)
         self.count = count
         self._f = f
 
@@ -146,7 +153,7 @@ class FileBlockDevice:
         buf = bytearray(self.block_size)
         for n in (0, 1):
             self.readblocks(n, buf)
-            if buf != self._ff:
+            if buf.count(b"\xff") != len(buf):
                 return False
         return True
 
@@ -200,7 +207,7 @@ class FileBlockDevice:
         if cut:
             size = size >> 1 if self._tear else 0
         self._f.seek(n * self.block_size)
-        self._f.write(self._ff if size == self.block_size else self._ff[:size])
+        _write_erased(self._f, size)
         if cut:
             self._f.flush()
             raise PowerCut()
