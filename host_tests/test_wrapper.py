@@ -153,6 +153,18 @@ class TestServerLink(unittest.TestCase):
         self.assertIs(self.server._spare[0], lent)
         self.assertEqual(self.link.data_to_send(), b"")
 
+    def test_an_answer_goes_out_where_its_association_built_it(self):
+        self.link.receive_data(wrapper.encode(16, 1, self.AARQ))
+        self.link.data_to_send()
+        self.link.receive_data(self.get_ldn(0xC1))
+        out = self.link.data_to_send()
+        (a,) = self.link.associations.values()
+        self.assertIsNone(self.link._buf)  # the link took no buffer for it
+        self.assertEqual(bytes(out[:8]), h("00 01 00 01 00 10 00 16"))  # wPorts 1 -> 16, 22 octets
+        self.assertEqual(bytes(out[8:12]), h("C4 01 C1 00"))
+        a._buf[:] = bytes(len(a._buf))  # the same octets: a view of that buffer
+        self.assertEqual(bytes(out), bytes(len(out)))
+
     def test_pipelined_requests_more_than_the_buffer_holds(self):
         # a 64-octet PDU: the buffer holds 94 octets, three answers of 8 + 22;
         # the fourth goes past it and is copied on

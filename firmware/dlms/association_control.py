@@ -290,7 +290,9 @@ class AssociationControl:
         at = self._at
         n = len(resp)
         if buf is not None and at >= 0 and memoryview(buf)[at : at + n] == resp:
-            return cipher.seal(gcm, out_sc, sec.system_title, ic, ak, buf, at, n, form)
+            at, end = cipher.seal(gcm, out_sc, sec.system_title, ic, ak, buf, at, n, form)
+            self._at = at
+            return memoryview(buf)[at:end]
         log.warning("client %d: answer 0x%02X not in its buffer", self.client_sap, resp[0])
         content = cipher.protect(gcm, out_sc, sec.system_title, ic, ak, resp)
         return cipher.wrap(form, resp[0], content, sec.system_title)

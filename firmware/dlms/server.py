@@ -165,6 +165,19 @@ class Association(AssociationControl, Services):
         log.warning("client %d: unsupported APDU 0x%02X", self.client_sap, tag)
         return xdlms.exception_response(xdlms.STATE_SERVICE_UNKNOWN, xdlms.SERVICE_NOT_SUPPORTED)
 
+    def room_before(self, resp, n):
+        """(buffer, start) when the answer ``resp`` that handle() just
+        returned lies in the association's buffer with ``n`` octets free in
+        front of it, from ``start``: a link may write its header there and
+        send both as they lie, until it next calls handle() or abort().
+        None for an answer made elsewhere."""
+        buf = self._buf
+        at = self._at
+        k = len(resp)
+        if buf is None or at < n or at + k > len(buf) or memoryview(buf)[at : at + k] != resp:
+            return None
+        return buf, at - n
+
     def abort(self):
         """The transport went away: forget every transfer and the association."""
         self._reset_transfers()

@@ -14,10 +14,11 @@ from dlms.errors import BufferFull, DecodeError
 from dlms.stream import BlockSource, pieces
 
 # Room kept in front of a response body for the largest service header
-# (GET-Response-With-Datablock: 3 + 1 + 4 + 1 + a 3-octet length) and, in
-# front of that, for what ciphering puts before an APDU (general-glo tag,
-# title 1 + 8, a 3-octet length, SC, IC 4: dlms.security.cipher.seal).
-HEADROOM = const(30)
+# (GET-Response-With-Datablock: 3 + 1 + 4 + 1 + a 3-octet length), in front
+# of that for what ciphering puts before an APDU (general-glo tag, title
+# 1 + 8, a 3-octet length, SC, IC 4: dlms.security.cipher.seal), and in
+# front of that for the TCP wrapper's header (8), which its link writes there.
+HEADROOM = const(38)
 
 
 class Services:

@@ -5,9 +5,12 @@ The same shape as ``hdlc_link.HdlcServerLink``: ``receive_data(bytes)``,
 the stream can no longer be trusted (a wrong wrapper version) and the
 transport must hang up. Each client/server wPort pair gets its association.
 
-What ``data_to_send()`` returns is valid until the next call into the link:
-the frames are built in a response buffer the server lends (no allocation
-per answer), which goes back at that next call.
+What ``data_to_send()`` returns is valid until the next call into the link.
+An answer goes out where its association built it, with the wrapper header
+written into the room the association keeps in front of it: nothing is
+copied. Several answers to pipelined requests, or an answer made elsewhere,
+are gathered in a response buffer the server lends (no allocation per
+answer), which goes back at that next call.
 """
 
 import log
@@ -22,6 +25,7 @@ class WrapperServerLink:
         self.reasm = wrapper.Reassembler(server.max_pdu)
         self.associations = {}
         self.closed = False
+        self._here = None  # the frame to send, where its association built it
         self._buf = None  # a buffer lent by the server: the frames to send
         self._n = 0  # octets of it in use
         self._more = None  # a bytearray of frames that did not fit (rare)
@@ -50,20 +54,42 @@ class WrapperServerLink:
             log.warning("wrapper: %s: closing", e)
             self.closed = True
 
-    def _send(self, source, dest, apdu):
+    def _send(self, source, dest, apdu, assoc=None):
         n = len(apdu)
-        end = self._n + wrapper.HEADER_SIZE + n
+        if assoc is not None and not self._n and self._more is None and self._here is None:
+            room = assoc.room_before(apdu, wrapper.HEADER_SIZE)
+            if room is not None:
+                buf, start = room
+                wrapper.encode_header(buf, start, source, dest, n)
+                self._here = memoryview(buf)[start : start + wrapper.HEADER_SIZE + n]
+                return
+        self._gather()
+        self._add(source, dest, apdu)
+
+    def _add(self, source, dest, data):
+        # into the lent buffer: a frame of ``data`` with its header, or
+        # (source None) ``data`` as it is
+        end = self._n + len(data) + (0 if source is None else wrapper.HEADER_SIZE)
         if self._more is None:
             if self._buf is None:
                 self._buf = self.server.take_buffer()
             buf = self._buf
             if end <= len(buf):
-                wrapper.encode_header(buf, self._n, source, dest, n)
-                buf[end - n : end] = apdu
+                if source is not None:
+                    wrapper.encode_header(buf, self._n, source, dest, len(data))
+                buf[end - len(data) : end] = data
                 self._n = end
                 return
             self._more = bytearray()
-        self._more += wrapper.encode(source, dest, apdu)
+        self._more += data if source is None else wrapper.encode(source, dest, data)
+
+    def _gather(self):
+        # the frame still lying in an association's buffer joins the lent
+        # one, before anything can be answered over it
+        here = self._here
+        if here is not None:
+            self._here = None
+            self._add(None, None, here)
 
     def _frame_in(self, client, dest, apdu):
         if apdu is None:
@@ -81,17 +107,24 @@ class WrapperServerLink:
                     log.warning("wrapper: no logical device at wPort %d", dest)
                     return
                 self.associations[key] = a
+            self._gather()
             try:
                 resp = a.handle(apdu)
             except Exception as e:  # never let one APDU take the connection down
                 log.error("association failed: %r", e)
                 resp = None
-        if resp:
-            self._send(dest, client, resp)
+            if resp:
+                self._send(dest, client, resp, a)
+            return
+        self._send(dest, client, resp)
 
     def data_to_send(self):
         """What to send: valid until the next call into the link."""
         self._give_back()
+        here = self._here
+        if here is not None:  # then nothing else is waiting
+            self._here = None
+            return here
         n = self._n
         if self._more is not None:
             out = self._more
@@ -112,6 +145,7 @@ class WrapperServerLink:
         for a in self.associations.values():
             a.abort()
         self.associations = {}
+        self._here = None
         self._n = 0
         self._more = None
         self._give_back()

@@ -121,9 +121,9 @@ def seal(gcm, sc, system_title, ic, ak, buf, at, n, form):
     """Protect the APDU in the bytearray ``buf[at:at + n]`` where it lies:
     its form's head, SC and IC go into the octets before it, the tag (with
     authentication) into the 12 after it, and it is encrypted in place
-    (with encryption). Returns the protected APDU, a memoryview into
-    ``buf``; raises ValueError when ``buf`` has no room for them (at most
-    18 octets in front: general-glo-ciphering with a 3-octet length)."""
+    (with encryption). Returns (start, end): the protected APDU is
+    ``buf[start:end]``; raises ValueError when ``buf`` has no room for them
+    (at most 18 octets in front: general-glo-ciphering with a 3-octet length)."""
     tag_len = TAG_LEN if sc & SC_AUTHENTICATION else 0
     if not sc & (SC_AUTHENTICATION | SC_ENCRYPTION):
         raise ValueError("security control 0x%02X protects nothing" % sc)
@@ -146,7 +146,7 @@ def seal(gcm, sc, system_title, ic, ak, buf, at, n, form):
         # GMAC over SC || AK || the APDU, which stays in clear
         aad = bytes((sc,)) + ak + bytes(mv[at : at + n])
         gcm.gmac(iv, aad, TAG_LEN, mv[at + n : end])
-    return mv[start:end]
+    return start, end
 
 
 def _iv(system_title, ic):
