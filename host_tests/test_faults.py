@@ -410,6 +410,47 @@ def test_the_meter_is_clean_after_the_faults(sim):
     check_clean_stop(sim, sim.stop())
 
 
+# -- more connections than the heap holds ------------------------------------------------------
+
+
+def test_a_flood_of_connections_that_fills_the_heap_leaves_the_meter_reachable(romfs):
+    # code in place from ROMFS in 256 KiB (the session needs 224): forty
+    # clients, slots for all of them, each opening an association, fill the
+    # heap long before the last. Those it cannot hold are closed at once;
+    # MicroPython's own accept loop (asyncio.start_server) would itself die
+    # of the MemoryError and leave the port taking connections nobody serves.
+    sim = Simulator({"max_associations": 64}, heapsize="256K", romfs=romfs, extra_args=["--stats"])
+    try:
+        socks = []
+        for _ in range(40):
+            try:
+                s = connect(sim.wrapper_port)
+                s.sendall(wrapper.encode(16, 1, AARQ_NONE))
+                socks.append(s)
+            except OSError:
+                break
+        answered = 0
+        for s in socks:
+            try:
+                if recv_some(s, 1, timeout=3):
+                    answered += 1
+            except OSError:
+                pass
+        assert 0 < answered < 40  # some answered, the heap full before the last
+        for s in socks:
+            s.close()
+        wait_no_connection(sim)
+        s = connect(sim.wrapper_port)
+        try:
+            s.sendall(wrapper.encode(16, 1, AARQ_NONE))
+            assert read_frame(s)[0] == acse.AARE
+        finally:
+            s.close()
+        assert "out of memory" in sim.output()
+    finally:
+        sim.stop()
+
+
 # -- a UART full of garbage ---------------------------------------------------------------------
 
 

@@ -214,12 +214,20 @@ async def tick(meter):
         await asyncio.sleep(1)
         if feed is not None:
             feed()
-        poll_links(meter, ticks_ms())
-        meter.model.tick()
-        for m in meter.neighbours:
-            m.tick()
-        if meter.stats:
-            meter.stats.every_second(meter.connections)
+        try:
+            poll_links(meter, ticks_ms())
+            meter.model.tick()
+            for m in meter.neighbours:
+                m.tick()
+            if meter.stats:
+                meter.stats.every_second(meter.connections)
+        except Exception as e:
+            # a second that fails (a full heap, say) must not stop the clock:
+            # the next one runs
+            try:
+                log.error("tick failed: %r", e)
+            except MemoryError:
+                pass
 
 
 def poll_links(meter, now):
@@ -242,16 +250,83 @@ def poll_links(meter, now):
 # -- serial ports: HDLC over hal.uart -------------------------------------------------
 
 
+class Listener:
+    """A TCP server whose accept loop outlives a full heap.
+
+    MicroPython's ``asyncio.start_server`` accepts in a task that a
+    MemoryError (making the new connection's stream, task or link) ends for
+    good, with its socket still open: the port then takes connections that
+    nobody serves, until a reboot. Here a connection the heap cannot hold is
+    closed at once, logged, and the next one is accepted. The loop waits on
+    the listening socket through asyncio's I/O queue, as MicroPython's own
+    streams do; CPython (host runs) keeps ``asyncio.start_server``."""
+
+    def __init__(self, kind, handler):
+        self.kind = kind
+        self.handler = handler  # handler(reader, writer): a coroutine
+        self.server = None  # CPython's asyncio server
+        self.sock = None
+        self.task = None
+
+    async def start(self, host, port):
+        core = getattr(asyncio, "core", None)
+        if core is None:
+            self.server = await asyncio.start_server(self.handler, host, port)
+            return
+        import socket
+
+        addr = socket.getaddrinfo(host, port)[0][-1]
+        s = socket.socket()
+        s.setblocking(False)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(addr)
+        s.listen(5)
+        self.sock = s
+        self.task = asyncio.create_task(self._accept(core, s))
+
+    def _accept(self, core, s):
+        # a generator, as MicroPython's stream methods. Waiting (the I/O
+        # queue grows with the sockets), accepting and starting the
+        # connection's task all allocate: whichever fails, the connection
+        # in hand is closed and the loop goes on after a pause in which the
+        # other tasks may free memory.
+        while True:
+            c = None
+            try:
+                yield core._io_queue.queue_read(s)
+                c, _ = s.accept()
+                c.setblocking(False)
+                stream = asyncio.StreamReader(c)
+                asyncio.create_task(self.handler(stream, stream))
+            except OSError:
+                pass  # the client went before it was accepted
+            except MemoryError:
+                if c is not None:
+                    c.close()
+                yield from asyncio.sleep_ms(100)
+                try:
+                    log.error("%s connection refused: out of memory", self.kind)
+                except MemoryError:
+                    pass
+
+    async def close(self):
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+        if self.task is not None:
+            self.task.cancel()
+            self.sock.close()
+
+
 async def run(meter, host, wrapper_port, hdlc_port, endpoints_path, ready=None, ptys=()):
     ends = Endpoints()
-    servers = []
-    servers.append(
-        await asyncio.start_server(lambda r, w: serve_wrapper(meter, r, w), host, wrapper_port)
-    )
+    servers = [
+        Listener("wrapper", lambda r, w: serve_wrapper(meter, r, w)),
+        Listener("HDLC", lambda r, w: serve_hdlc(meter, r, w)),
+    ]
+    await servers[0].start(host, wrapper_port)
+    await servers[1].start(host, hdlc_port)
     ends.d["wrapper"] = {"host": host, "port": wrapper_port}
-    servers.append(
-        await asyncio.start_server(lambda r, w: serve_hdlc(meter, r, w), host, hdlc_port)
-    )
     ends.d["hdlc_tcp"] = {"host": host, "port": hdlc_port}
     ends.path = endpoints_path
     ports = []
@@ -283,8 +358,7 @@ async def run(meter, host, wrapper_port, hdlc_port, endpoints_path, ready=None, 
         for p, _, _ in ports:
             p.close()
         for s in servers:
-            s.close()
-            await s.wait_closed()
+            await s.close()
 
 
 def print_banner(meter, host, wport, hport, ports=()):
