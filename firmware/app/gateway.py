@@ -385,11 +385,15 @@ def _mqtt(gw):
 async def run(gw, host, wrapper_port, hdlc_port, endpoints_path, ptys=(), devices=()):
     from hal.uart_unix import PtyUart
 
-    from app.main import Endpoints, serve_hdlc, serve_wrapper, tick
+    from app.main import Endpoints, Listener, serve_hdlc, serve_wrapper, tick
 
     ends = Endpoints()
-    await asyncio.start_server(lambda r, w: serve_wrapper(gw, r, w), host, wrapper_port)
-    await asyncio.start_server(lambda r, w: serve_hdlc(gw, r, w), host, hdlc_port)
+    servers = [
+        Listener("wrapper", lambda r, w: serve_wrapper(gw, r, w)),
+        Listener("HDLC", lambda r, w: serve_hdlc(gw, r, w)),
+    ]
+    await servers[0].start(host, wrapper_port)
+    await servers[1].start(host, hdlc_port)
     ends.d["wrapper"] = {"host": host, "port": wrapper_port}
     ends.d["hdlc_tcp"] = {"host": host, "port": hdlc_port}
     tasks = []
@@ -459,6 +463,8 @@ async def run(gw, host, wrapper_port, hdlc_port, endpoints_path, ptys=(), device
                 await asyncio.sleep_ms(20)
         for task in tasks:
             task.cancel()
+        for s in servers:
+            await s.close()
 
 
 def main(argv=None):
