@@ -88,6 +88,94 @@ class TestPtyUart(unittest.TestCase):
         self.assertTrue(read_fd(self.slave, 100))
 
 
+# app.serial.serve_port under the unix port on the master of a pty (argv: fd,
+# slave path), with an HDLC link whose first octets find the heap full
+STARVED = r"""
+import asyncio, sys
+from app.serial import serve_port
+from dlms.hdlc_link import HdlcServerLink
+from hal.uart_unix import PtyUart
+from model import build
+
+
+class Starved(HdlcServerLink):
+    fail = 1
+
+    def receive_data(self, data, now_ms=None):
+        if self.fail:
+            self.fail -= 1
+            raise MemoryError("memory allocation failed, allocating 1040 bytes")
+        return super().receive_data(data, now_ms)
+
+
+class Meter:  # what serve_port uses of app.main.Meter
+    stopping = False
+    stats = None
+    links = []
+
+
+async def main():
+    meter = Meter()
+    port = PtyUart("rs485", int(sys.argv[1]), sys.argv[2])
+    task = asyncio.create_task(serve_port(meter, port, [Starved(build(), 16, 128, 1)]))
+    await asyncio.sleep(2)
+    meter.stopping = True
+    task.cancel()
+    await asyncio.sleep_ms(50)  # its finally runs
+    print("links left", len(meter.links))
+
+
+asyncio.run(main())
+"""
+
+
+class TestServePort(unittest.TestCase):
+    """app.serial.serve_port (the RS-485 bus side of the meter) under the unix port."""
+
+    def test_out_of_memory_drops_the_connections_and_the_port_serves_on(self):
+        from dlms import hdlc
+        from simulator import micropython
+
+        master, slave = pty_pair()
+        os.set_blocking(slave, False)
+        tmp = tempfile.mkdtemp(prefix="starved-")
+        script = os.path.join(tmp, "starved.py")
+        with open(script, "w") as f:
+            f.write(STARVED)
+        env = dict(os.environ)
+        env["MICROPYPATH"] = ".frozen:%s:%s" % (
+            os.path.join(ROOT, "firmware"),
+            os.path.join(ROOT, "host_tests"),
+        )
+        p = subprocess.Popen(
+            [micropython(), "-X", "heapsize=2M", script, str(master), os.ttyname(slave)],
+            cwd=ROOT,
+            env=env,
+            pass_fds=(master,),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        os.close(master)
+        snrm = hdlc.encode(hdlc.encode_address(1, 16), hdlc.encode_address(16), 0x93)
+        try:
+            time.sleep(0.6)  # the script imports and starts
+            got = []
+            for _ in range(2):
+                os.write(slave, snrm)
+                got.append(read_fd(slave, 4096, timeout=0.4))
+            out = p.communicate(timeout=10)[0]
+        finally:
+            if p.poll() is None:
+                p.kill()
+            os.close(slave)
+        self.assertEqual(got[0], b"", out)  # dropped with the heap full
+        ua = hdlc.decode_frame(got[1])
+        self.assertEqual((ua.control, ua.dest[:2], ua.src[:2]), (0x73, (16, None), (1, 16)), out)
+        self.assertIn("rs485: out of memory", out)
+        self.assertIn("links left 0", out)  # its task ended cleanly
+
+
 CHILD = r"""
 import json, os, stat, sys
 ports = {}

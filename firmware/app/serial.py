@@ -4,6 +4,7 @@ RS-485 bus (HDLC, one meter per configured physical address).
 """
 
 import asyncio
+import gc
 
 import log
 from compat import ticks_diff, ticks_ms
@@ -144,8 +145,6 @@ async def serve_optical_iec(meter, port, link, iec):
     agreed rate, 8N1, and back to 62056-21 when the HDLC connection ends (DISC,
     inactivity) or no SNRM came within 10 s. Out of memory in the middle of
     a session: logged, the session dropped, the port back at 62056-21."""
-    import gc
-
     while not meter.stopping:
         try:
             await _serve_optical_iec(meter, port, link, iec)
@@ -255,15 +254,26 @@ async def serve_port(meter, port, links):
     meter.links.extend(entries)
     try:
         while not meter.stopping:
-            data = await port.read(_READ)
-            now = ticks_ms()
-            for link in links:
-                link.poll(now)
-                link.receive_data(data, now)
-            for link in links:
-                out = link.data_to_send()
-                if out:
-                    await send(link, out, now)
+            try:
+                data = await port.read(_READ)
+                now = ticks_ms()
+                for link in links:
+                    link.poll(now)
+                    link.receive_data(data, now)
+                for link in links:
+                    out = link.data_to_send()
+                    if out:
+                        await send(link, out, now)
+            except MemoryError as e:
+                # as on the optical port: the bus's HDLC connections are
+                # dropped (back to NDM, a client connects again), the port
+                # serves on
+                log.error("serial port %s: out of memory (%r): connections dropped", port.name, e)
+                for link in links:
+                    link.close()
+                gc.collect()
+                await asyncio.sleep_ms(100)
+                continue
             if meter.stats:
                 meter.stats.sample()
     except OSError as e:
