@@ -761,6 +761,31 @@ class TestPushSender(unittest.TestCase):
         s = PushSender([push], clock, connect=net, rand=Rand(), **kw)
         return s, push, hal
 
+    def test_a_full_heap_delays_a_push_and_the_sender_goes_on(self):
+        class Starved(FakeNet):
+            async def __call__(self, host, port):
+                if not self.calls:
+                    self.calls.append((host, port))
+                    raise MemoryError("memory allocation failed, allocating 1040 bytes")
+                return await super().__call__(host, port)
+
+        net = Starved()
+        s, push, hal = self.sender(net)
+        push.action(1, (axdr.INTEGER, 0), None)
+
+        async def main():
+            task = asyncio.create_task(s.run(0.01))
+            for _ in range(100):
+                await asyncio.sleep(0.02)
+                if net.sent:
+                    break
+            task.cancel()
+
+        run(main())
+        self.assertEqual(len(net.calls), 2)  # the first attempt found the heap full
+        self.assertEqual(len(net.sent), 2)  # the frame, then the close
+        self.assertIsNone(net.sent[1])
+
     def test_push_sent_in_a_wrapper_frame(self):
         net = FakeNet()
         s, push, hal = self.sender(net)

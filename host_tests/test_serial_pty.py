@@ -129,46 +129,98 @@ asyncio.run(main())
 """
 
 
+# app.gateway.read_port under the unix port on the master of a pty (argv: fd,
+# slave path), feeding a gateway whose first octets find the heap full
+GATEWAY_STARVED = r"""
+import asyncio, sys
+from app.gateway import read_port
+from hal.uart_unix import PtyUart
+
+
+class Gateway:  # what read_port uses of app.gateway.Gateway
+    stopping = False
+    fail = 1
+
+    def feed(self, data):
+        if self.fail:
+            self.fail -= 1
+            raise MemoryError("memory allocation failed, allocating 1040 bytes")
+        print("fed", bytes(data))
+
+    def _error(self, text):
+        print("error", text)
+
+
+async def main():
+    gw = Gateway()
+    task = asyncio.create_task(read_port(gw, PtyUart("p1", int(sys.argv[1]), sys.argv[2])))
+    await asyncio.sleep(1.5)
+    gw.stopping = True
+    task.cancel()
+
+
+asyncio.run(main())
+"""
+
+
+def run_on_pty(script_text, feed, gap=0.4):
+    """Run ``script_text`` under the unix port with the master of a new pty
+    (argv: its fd and the slave's path); write each of ``feed`` to the slave
+    ``gap`` seconds apart. Returns (what came back each time, the output)."""
+    from simulator import micropython
+
+    master, slave = pty_pair()
+    os.set_blocking(slave, False)
+    tmp = tempfile.mkdtemp(prefix="pty-script-")
+    script = os.path.join(tmp, "script.py")
+    with open(script, "w") as f:
+        f.write(script_text)
+    env = dict(os.environ)
+    env["MICROPYPATH"] = ".frozen:%s:%s" % (
+        os.path.join(ROOT, "firmware"),
+        os.path.join(ROOT, "host_tests"),
+    )
+    p = subprocess.Popen(
+        [micropython(), "-X", "heapsize=2M", script, str(master), os.ttyname(slave)],
+        cwd=ROOT,
+        env=env,
+        pass_fds=(master,),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    os.close(master)
+    got = []
+    try:
+        time.sleep(0.6)  # the script imports and starts
+        for data in feed:
+            os.write(slave, data)
+            got.append(read_fd(slave, 4096, timeout=gap))
+        out = p.communicate(timeout=10)[0]
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(slave)
+    return got, out
+
+
+class TestGatewayPort(unittest.TestCase):
+    def test_out_of_memory_loses_what_was_under_way_and_the_port_reads_on(self):
+        _, out = run_on_pty(
+            GATEWAY_STARVED, [b"/ISK5\\2M550T-1012\r\n", b"1-0:1.8.1(1.000*kWh)\r\n"]
+        )
+        self.assertIn("error out of memory: MemoryError(", out)
+        self.assertIn("fed b'1-0:1.8.1(1.000*kWh)\\r\\n'", out)
+
+
 class TestServePort(unittest.TestCase):
     """app.serial.serve_port (the RS-485 bus side of the meter) under the unix port."""
 
     def test_out_of_memory_drops_the_connections_and_the_port_serves_on(self):
         from dlms import hdlc
-        from simulator import micropython
 
-        master, slave = pty_pair()
-        os.set_blocking(slave, False)
-        tmp = tempfile.mkdtemp(prefix="starved-")
-        script = os.path.join(tmp, "starved.py")
-        with open(script, "w") as f:
-            f.write(STARVED)
-        env = dict(os.environ)
-        env["MICROPYPATH"] = ".frozen:%s:%s" % (
-            os.path.join(ROOT, "firmware"),
-            os.path.join(ROOT, "host_tests"),
-        )
-        p = subprocess.Popen(
-            [micropython(), "-X", "heapsize=2M", script, str(master), os.ttyname(slave)],
-            cwd=ROOT,
-            env=env,
-            pass_fds=(master,),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        os.close(master)
         snrm = hdlc.encode(hdlc.encode_address(1, 16), hdlc.encode_address(16), 0x93)
-        try:
-            time.sleep(0.6)  # the script imports and starts
-            got = []
-            for _ in range(2):
-                os.write(slave, snrm)
-                got.append(read_fd(slave, 4096, timeout=0.4))
-            out = p.communicate(timeout=10)[0]
-        finally:
-            if p.poll() is None:
-                p.kill()
-            os.close(slave)
+        got, out = run_on_pty(STARVED, [snrm, snrm])
         self.assertEqual(got[0], b"", out)  # dropped with the heap full
         ua = hdlc.decode_frame(got[1])
         self.assertEqual((ua.control, ua.dest[:2], ua.src[:2]), (0x73, (16, None), (1, 16)), out)

@@ -338,7 +338,12 @@ async def read_port(gw, port):
         while not gw.stopping:
             data = await port.read(512)
             if data:
-                gw.feed(data)
+                try:
+                    gw.feed(data)
+                except MemoryError as e:
+                    # a full heap: the telegram or frame under way is lost,
+                    # the next one is read
+                    gw._error("out of memory: %r" % (e,))
     except KeyboardInterrupt:
         gw.stopping = True
 

@@ -292,7 +292,11 @@ class PushSender:
         """Poll every ``interval`` seconds until cancelled."""
         try:
             while True:
-                await self.step()
+                try:
+                    await self.step()
+                except MemoryError as e:
+                    # a full heap: the attempts due now are made next time
+                    log.error("push: out of memory (%r)", e)
                 await asyncio.sleep(interval)
         except KeyboardInterrupt:
             if self.on_interrupt is None:
