@@ -247,9 +247,6 @@ def poll_links(meter, now):
             task.cancel()  # its finally closes the link and the socket
 
 
-# -- serial ports: HDLC over hal.uart -------------------------------------------------
-
-
 class Listener:
     """A TCP server whose accept loop outlives a full heap.
 
@@ -316,6 +313,9 @@ class Listener:
         if self.task is not None:
             self.task.cancel()
             self.sock.close()
+
+
+# -- serial ports: HDLC over hal.uart -------------------------------------------------
 
 
 async def run(meter, host, wrapper_port, hdlc_port, endpoints_path, ready=None, ptys=()):
