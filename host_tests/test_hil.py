@@ -47,6 +47,18 @@ def provision(tmp_path_factory):
     return str(path)
 
 
+def tcp(sim):
+    """tools.hil's options for the simulator's TCP ports."""
+    return [
+        "--host",
+        "127.0.0.1",
+        "--wrapper-port",
+        str(sim.wrapper_port),
+        "--hdlc-port",
+        str(sim.hdlc_port),
+    ]
+
+
 def run_hil(tmp_path, *args):
     report = tmp_path / "report.json"
     p = subprocess.run(
@@ -70,12 +82,7 @@ def test_every_check_passes_against_the_simulated_meter(tmp_path, provision):
             ends["optical"]["path"],
             "--rs485",
             ends["rs485"]["path"],
-            "--host",
-            "127.0.0.1",
-            "--wrapper-port",
-            str(sim.wrapper_port),
-            "--hdlc-port",
-            str(sim.hdlc_port),
+            *tcp(sim),
             "--provision",
             provision,
         )
@@ -110,12 +117,7 @@ def test_p1_loopback_through_the_gateway(tmp_path, provision):
             tmp_path,
             "--p1",
             sim.read_endpoints()["p1"]["path"],
-            "--host",
-            "127.0.0.1",
-            "--wrapper-port",
-            str(sim.wrapper_port),
-            "--hdlc-port",
-            str(sim.hdlc_port),
+            *tcp(sim),
             "--provision",
             provision,
         )
@@ -135,12 +137,7 @@ def test_a_wrong_password_fails_and_says_why(tmp_path):
     try:
         rc, out, rows = run_hil(
             tmp_path,
-            "--host",
-            "127.0.0.1",
-            "--wrapper-port",
-            str(sim.wrapper_port),
-            "--hdlc-port",
-            str(sim.hdlc_port),
+            *tcp(sim),
             "--password",
             "wrong",
         )
