@@ -286,11 +286,10 @@ class AssociationControl:
         out_sc = ((self.policy.security or sc) & 0x30) | sec.suite
         # ciphered where the answer lies, in the association's buffer, with
         # the room the services keep around it: nothing is copied
-        buf = self._buf
-        at = self._at
-        n = len(resp)
-        if buf is not None and at >= 0 and memoryview(buf)[at : at + n] == resp:
-            at, end = cipher.seal(gcm, out_sc, sec.system_title, ic, ak, buf, at, n, form)
+        room = self.room_before(resp, 0)
+        if room is not None:
+            buf, at = room
+            at, end = cipher.seal(gcm, out_sc, sec.system_title, ic, ak, buf, at, len(resp), form)
             self._at = at
             return memoryview(buf)[at:end]
         log.warning("client %d: answer 0x%02X not in its buffer", self.client_sap, resp[0])

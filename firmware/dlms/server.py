@@ -168,9 +168,10 @@ class Association(AssociationControl, Services):
     def room_before(self, resp, n):
         """(buffer, start) when the answer ``resp`` that handle() just
         returned lies in the association's buffer with ``n`` octets free in
-        front of it, from ``start``: a link may write its header there and
-        send both as they lie, until it next calls handle() or abort().
-        None for an answer made elsewhere."""
+        front of it, from ``start``: the ciphering (n 0: the room the
+        services keep) or a link may write its header there and send both as
+        they lie, until the next handle() or abort(). None for an answer made
+        elsewhere."""
         buf = self._buf
         at = self._at
         k = len(resp)
