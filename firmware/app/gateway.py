@@ -390,17 +390,10 @@ def _mqtt(gw):
 async def run(gw, host, wrapper_port, hdlc_port, endpoints_path, ptys=(), devices=()):
     from hal.uart_unix import PtyUart
 
-    from app.main import Endpoints, Listener, serve_hdlc, serve_wrapper, tick
+    from app.main import Endpoints, serve_tcp, tick
 
     ends = Endpoints()
-    servers = [
-        Listener("wrapper", lambda r, w: serve_wrapper(gw, r, w)),
-        Listener("HDLC", lambda r, w: serve_hdlc(gw, r, w)),
-    ]
-    await servers[0].start(host, wrapper_port)
-    await servers[1].start(host, hdlc_port)
-    ends.d["wrapper"] = {"host": host, "port": wrapper_port}
-    ends.d["hdlc_tcp"] = {"host": host, "port": hdlc_port}
+    servers = await serve_tcp(gw, host, wrapper_port, hdlc_port, ends)
     tasks = []
     ports = []
     for spec in ptys:  # --pty NAME=FD:PATH, from tools/pty_launcher.py

@@ -315,19 +315,26 @@ class Listener:
             self.sock.close()
 
 
-# -- serial ports: HDLC over hal.uart -------------------------------------------------
-
-
-async def run(meter, host, wrapper_port, hdlc_port, endpoints_path, ready=None, ptys=()):
-    ends = Endpoints()
+async def serve_tcp(owner, host, wrapper_port, hdlc_port, ends):
+    """The wrapper and HDLC-over-TCP servers of the meter or the gateway
+    (``owner``), entered in ``ends``; returns their Listeners."""
     servers = [
-        Listener("wrapper", lambda r, w: serve_wrapper(meter, r, w)),
-        Listener("HDLC", lambda r, w: serve_hdlc(meter, r, w)),
+        Listener("wrapper", lambda r, w: serve_wrapper(owner, r, w)),
+        Listener("HDLC", lambda r, w: serve_hdlc(owner, r, w)),
     ]
     await servers[0].start(host, wrapper_port)
     await servers[1].start(host, hdlc_port)
     ends.d["wrapper"] = {"host": host, "port": wrapper_port}
     ends.d["hdlc_tcp"] = {"host": host, "port": hdlc_port}
+    return servers
+
+
+# -- serial ports: HDLC over hal.uart -------------------------------------------------
+
+
+async def run(meter, host, wrapper_port, hdlc_port, endpoints_path, ready=None, ptys=()):
+    ends = Endpoints()
+    servers = await serve_tcp(meter, host, wrapper_port, hdlc_port, ends)
     ends.path = endpoints_path
     ports = []
     if ptys:  # the serial side is loaded only when there are ports to serve
