@@ -200,6 +200,20 @@ def sessions(rows, figures):
                 "",
             )
         )
+    # the floor under any complete meter on this runtime: the modules every
+    # session runs through, with nothing of the application around them
+    script = os.path.join(ROOT, "tools", "mp", "heap_core.py")
+    core, err = run_json([micropython(), script], MPY_DIR, heap="1M")
+    figures["session"]["protocol_core"] = core
+    rows.append(
+        (
+            "meter: heap taken by the protocol path's %d modules alone (.mpy loaded into RAM)"
+            % (len(core["modules"]) if core else 0),
+            "%d bytes" % core["imported_bytes"] if core else "failed: %s" % err,
+            "",
+            "vs the 64 KiB target" if core else "",
+        )
+    )
     fit = None
     for k in (64, 128, 192, 256, 288, 320, 352, 384, 448, 512):
         st = session(1000, "%dK" % k)
