@@ -50,8 +50,7 @@ class MachineUart(Uart):
         self._de_on = 1 if de_active else 0
         self.tx_tail_chars = tx_tail_chars
         self._init_kw = init_kw or {}
-        if de is not None:
-            de.value(1 - self._de_on)  # receiving
+        self._driver(1 - self._de_on)  # receiving
         self.set_line(*line)
 
     def _apply_line(self, line):
@@ -64,18 +63,27 @@ class MachineUart(Uart):
             return b""
         return u.read() or b""
 
-    async def write(self, data):
-        """Every octet out; returns after the last stop bit, driver released."""
-        n = len(data)
-        if not n:
-            return
+    def _drive(self, data):
+        """The start of every transmission: ``data`` noted for the echo
+        filter, the driver enabled. False (nothing done) for no octets."""
+        if not len(data):
+            return False
         if self.echo is not None:
             self.echo.sent(data)
-        de = self.de
+        self._driver(self._de_on)
+        return True
+
+    def _driver(self, level):
+        if self.de is not None:
+            self.de.value(level)
+
+    async def write(self, data):
+        """Every octet out; returns after the last stop bit, driver released."""
         t0 = ticks_us()
-        if de is not None:
-            de.value(self._de_on)
+        if not self._drive(data):
+            return
         try:
+            n = len(data)
             mv = memoryview(data)
             off = 0
             while off < n:
@@ -89,29 +97,21 @@ class MachineUart(Uart):
                 await asyncio.sleep(left / 1000000)
             self._wait_sent()
         finally:
-            if de is not None:
-                de.value(1 - self._de_on)
+            self._driver(1 - self._de_on)
         await self._end_echo()
 
     def write_now(self, data):
         """``write`` without asyncio: the driver enabled for exactly the frame."""
-        n = len(data)
-        if not n:
+        if not self._drive(data):
             return
-        if self.echo is not None:
-            self.echo.sent(data)
-        de = self.de
-        if de is not None:
-            de.value(self._de_on)
         try:
             mv = memoryview(data)
             off = 0
-            while off < n:
+            while off < len(data):
                 off += self.uart.write(mv[off:]) or 0
             self._wait_sent()
         finally:
-            if de is not None:
-                de.value(1 - self._de_on)
+            self._driver(1 - self._de_on)
 
     def _wait_sent(self):
         u = self.uart
@@ -128,6 +128,5 @@ class MachineUart(Uart):
                 pass
 
     def close(self):
-        if self.de is not None:
-            self.de.value(1 - self._de_on)
+        self._driver(1 - self._de_on)
         self.uart.deinit()
