@@ -34,7 +34,7 @@ from compat import ticks_add
 from dlms import acse, axdr, hdlc, obis, wrapper, xdlms
 from dlms.errors import DecodeError
 from dlms.security import cipher
-from support import Rng, h
+from support import Rng, by_entry, by_range, h
 
 _HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 MAX_INPUT = 4096
@@ -368,34 +368,11 @@ def get(ln, attr, cls=1, selector=None, params=None, invoke=0xC1):
 
 
 def _profile_range():
-    # selective access by range (Blue Book 4.3.6, selector 1): the clock column
-    # from 2026-11-26 00:00 to 06:00
-    col = (
-        axdr.STRUCTURE,
-        [
-            (axdr.LONG_UNSIGNED, 8),
-            (axdr.OCTET_STRING, LN_CLOCK),
-            (axdr.INTEGER, 2),
-            (axdr.LONG_UNSIGNED, 0),
-        ],
-    )
-
+    # the clock column from 2026-11-26 00:00 to 06:00 (deviation -60)
     def t(hour):
         return (axdr.OCTET_STRING, h("07 EA 0B 1A 04 %02X 00 00 00 FF C4 00" % hour))
 
-    return (axdr.STRUCTURE, [col, t(0), t(6), (axdr.ARRAY, [])])
-
-
-def _profile_entry():
-    return (
-        axdr.STRUCTURE,
-        [
-            (axdr.DOUBLE_LONG_UNSIGNED, 1),
-            (axdr.DOUBLE_LONG_UNSIGNED, 4),
-            (axdr.LONG_UNSIGNED, 1),
-            (axdr.LONG_UNSIGNED, 0),
-        ],
-    )
+    return by_range(t(0), t(6))
 
 
 def requests():
@@ -409,9 +386,9 @@ def requests():
         get(LN_ENERGY, 3, cls=3),
         get(LN_ASSOC, 2, cls=15),
         get(LN_PROFILE, 2, cls=7, selector=1, params=_profile_range()),
-        get(LN_PROFILE, 2, cls=7, selector=2, params=_profile_entry()),
+        get(LN_PROFILE, 2, cls=7, selector=2, params=by_entry(1, 4)),
         get(LN_PROFILE, 3, cls=7),
-        get(LN_EVENTS, 2, cls=7, selector=2, params=_profile_entry()),
+        get(LN_EVENTS, 2, cls=7, selector=2, params=by_entry(1, 4)),
         get(LN_BIG, 2),
         _writer(xdlms.get_request_next, 0xC1, 1),
         _writer(

@@ -2,6 +2,10 @@
 
 import binascii
 
+from dlms import axdr
+
+CLOCK_LN = b"\x00\x00\x01\x00\x00\xff"
+
 
 def h(text):
     """bytes from hex text; spaces, newlines and '|' are ignored ("7E A0 07 ...")."""
@@ -12,6 +16,42 @@ def h(text):
 def hx(data):
     """Upper-case hex with a space between bytes, as the standard prints frames."""
     return binascii.hexlify(bytes(data), " ").decode().upper()
+
+
+def definition(class_id, ln, attr, index=0):
+    """A capture object definition (Blue Book 4.3.6): class, LN, attribute, data index."""
+    return (
+        axdr.STRUCTURE,
+        [
+            (axdr.LONG_UNSIGNED, class_id),
+            (axdr.OCTET_STRING, ln),
+            (axdr.INTEGER, attr),
+            (axdr.LONG_UNSIGNED, index),
+        ],
+    )
+
+
+def by_entry(from_entry, to_entry, from_col=1, to_col=0):
+    """Profile selective access by entry (selector 2); all columns by default."""
+    return (
+        axdr.STRUCTURE,
+        [
+            (axdr.DOUBLE_LONG_UNSIGNED, from_entry),
+            (axdr.DOUBLE_LONG_UNSIGNED, to_entry),
+            (axdr.LONG_UNSIGNED, from_col),
+            (axdr.LONG_UNSIGNED, to_col),
+        ],
+    )
+
+
+def by_range(lo, hi, columns=()):
+    """Profile selective access by range (selector 1) on the clock column:
+    ``lo``/``hi`` typed values (a date-time octet string), ``columns`` the
+    selected capture object definitions (none: all)."""
+    return (
+        axdr.STRUCTURE,
+        [definition(8, CLOCK_LN, 2), lo, hi, (axdr.ARRAY, list(columns))],
+    )
 
 
 class Rng:

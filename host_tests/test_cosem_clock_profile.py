@@ -13,9 +13,8 @@ from dlms import axdr, xdlms
 from dlms.errors import DataAccessError
 from dlms.stream import ArrayStream, pieces
 from hal.clock import ManualClock
-from support import h, hx
+from support import CLOCK_LN, by_entry, by_range, definition, h, hx
 
-CLOCK_LN = h("00 00 01 00 00 FF")
 ENERGY_LN = h("01 00 01 08 00 FF")
 
 
@@ -31,18 +30,6 @@ def enc(data):
 def octets(y, mo, d, hh, mm, ss, deviation=-60, status=0):
     dt = axdr.DateTime.from_tuple(y, mo, d, hh, mm, ss, 0, deviation, status)
     return (axdr.OCTET_STRING, dt.to_bytes())
-
-
-def definition(class_id, ln, attr, index=0):
-    return (
-        axdr.STRUCTURE,
-        [
-            (axdr.LONG_UNSIGNED, class_id),
-            (axdr.OCTET_STRING, ln),
-            (axdr.INTEGER, attr),
-            (axdr.LONG_UNSIGNED, index),
-        ],
-    )
 
 
 class Value(CosemObject):
@@ -362,25 +349,6 @@ class ProfileFixture(unittest.TestCase):
 
     def energies(self, selector=None, params=None):
         return [r[1][-1][1] for r in self.rows(selector, params)]
-
-
-def by_entry(from_entry, to_entry, from_col=1, to_col=0):
-    return (
-        axdr.STRUCTURE,
-        [
-            (axdr.DOUBLE_LONG_UNSIGNED, from_entry),
-            (axdr.DOUBLE_LONG_UNSIGNED, to_entry),
-            (axdr.LONG_UNSIGNED, from_col),
-            (axdr.LONG_UNSIGNED, to_col),
-        ],
-    )
-
-
-def by_range(lo, hi, columns=()):
-    return (
-        axdr.STRUCTURE,
-        [definition(8, CLOCK_LN, 2), lo, hi, (axdr.ARRAY, list(columns))],
-    )
 
 
 class TestProfileAttributes(ProfileFixture):

@@ -20,16 +20,8 @@ from dlms.crc import fcs16
 from dlms.stream import ArrayStream, BlockSource, pieces
 from hal.clock import ManualClock
 from hal.store import Store, open_store
-from support import h, hx
-from test_cosem_clock_profile import (
-    Ctx,
-    Value,
-    by_entry,
-    by_range,
-    definition,
-    octets,
-    utc,
-)
+from support import by_entry, by_range, definition, h, hx
+from test_cosem_clock_profile import Ctx, Value, octets, utc
 from test_store import TempFiles, read_raw
 
 U32 = axdr.DOUBLE_LONG_UNSIGNED

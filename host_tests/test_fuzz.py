@@ -13,7 +13,7 @@ unexpected, and must be 0. ``make fuzz`` runs the same targets for longer
 import unittest
 
 import fuzz_targets as ft
-from support import h
+from support import by_entry, h
 
 # inputs per target (the unix port runs the suite twice: keep the whole under ~8 s there)
 N = {
@@ -113,7 +113,7 @@ class TestFindings(unittest.TestCase):
             ft.AARQ_NONE,
             h("C1 01 C1 00 08 00 00 01 00 00 FF 02 00 09 0C 9C 3A 0B 1A 04 0C 00 00 00 FF C4 00"),
             ft.get(ft.LN_ENERGY, 2, cls=3),
-            ft.get(ft.LN_PROFILE, 2, cls=7, selector=2, params=ft._profile_entry()),
+            ft.get(ft.LN_PROFILE, 2, cls=7, selector=2, params=by_entry(1, 4)),
         )
         t = self.run_target("server", data)
         a = t.server.association(1, 1)

@@ -29,6 +29,7 @@ import pytest
 from dlms import acse, axdr, obis
 from dlms.client import Client
 from simulator import LLS_MANAGER, Simulator, check_clean_stop
+from support import by_entry, by_range
 
 from tools.transports import HdlcTransport, WrapperTransport
 
@@ -60,35 +61,13 @@ EVENTS = obis.parse("0.0.99.98.0.255")
 ASSOCIATION = obis.parse("0.0.40.0.0.255")
 
 
-def by_entry(first, last):
-    """Selective access by entry (Blue Book 4.3.6, selector 2), all columns."""
-    return (
-        axdr.STRUCTURE,
-        [
-            (axdr.DOUBLE_LONG_UNSIGNED, first),
-            (axdr.DOUBLE_LONG_UNSIGNED, last),
-            (axdr.LONG_UNSIGNED, 1),
-            (axdr.LONG_UNSIGNED, 0),
-        ],
-    )
-
-
-def by_range(start, end):
-    """Selective access by range (selector 1) on the clock column, UTC."""
-    col = (
-        axdr.STRUCTURE,
-        [
-            (axdr.LONG_UNSIGNED, 8),
-            (axdr.OCTET_STRING, CLOCK),
-            (axdr.INTEGER, 2),
-            (axdr.LONG_UNSIGNED, 0),
-        ],
-    )
+def since_epoch(start, end):
+    """Selective access by range on the clock column, UTC epoch seconds."""
 
     def t(s):
         return (axdr.OCTET_STRING, axdr.DateTime.from_epoch(int(s)).to_bytes())
 
-    return (axdr.STRUCTURE, [col, t(start), t(end), (axdr.ARRAY, [])])
+    return by_range(t(start), t(end))
 
 
 class Worker(threading.Thread):
@@ -158,7 +137,7 @@ class Worker(threading.Thread):
             self.expect(len(rows) == 4, "profile by entry: %d rows" % len(rows))
             if i % 5 == 0:
                 now = time.time()
-                rows = c.get(7, PROFILE, 2, 1, by_range(now - 7200, now - 3600))[1]
+                rows = c.get(7, PROFILE, 2, 1, since_epoch(now - 7200, now - 3600))[1]
                 self.expect(4 <= len(rows) <= 5, "profile by range: %d rows" % len(rows))
             if i % 12 == 0:
                 self.expect(len(c.objects()) > 20, "object list")
