@@ -34,6 +34,7 @@ HDLC) must go through.
 
 import json
 import os
+import signal
 import socket
 import struct
 import threading
@@ -373,6 +374,38 @@ def test_client_vanishes(sim, fault):
         fault(sim, reset=bool(i % 2))
     full_session(sim)
     assert sim.alive()
+
+
+def test_a_connection_is_not_refused_for_a_slot_held_by_one_already_gone(sim):
+    # One slot free. While the meter is stopped (SIGSTOP), a connection
+    # comes and goes unserved (a probe, a client that gave up) and a real
+    # client connects to the other port and sends its SNRM. Resumed, the
+    # meter accepts both at once: the first takes the slot before its task
+    # has read the end of its stream, so the client must wait for that
+    # slot, not be refused.
+    hold = WrapperTransport(port=sim.wrapper_port, client=17, timeout=10)
+    snrm = hdlc.encode(hdlc.encode_address(1, 16), hdlc.encode_address(16), 0x93)
+    try:
+        Client(hold, acse.MECHANISM_LLS, PASSWORD).associate()
+        refused = sim.output().count("already open")
+        for _ in range(3):
+            os.kill(sim.proc.pid, signal.SIGSTOP)
+            try:
+                connect(sim.wrapper_port).close()
+                s = connect(sim.hdlc_port)
+                s.sendall(snrm)
+            finally:
+                os.kill(sim.proc.pid, signal.SIGCONT)
+            try:
+                framer = hdlc.Framer()
+                framer.receive_data(recv_some(s, 1))
+                assert framer.next_frame().kind == hdlc.UA
+            finally:
+                vanish(s, False)
+        assert sim.output().count("already open") == refused
+    finally:
+        hold.close()
+    wait_no_connection(sim)
 
 
 def held_back(client=16):

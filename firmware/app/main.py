@@ -19,11 +19,15 @@ import log
 from compat import mem_alloc, mem_free, ticks_diff, ticks_ms
 from dlms.hdlc_link import HdlcServerLink
 from dlms.wrapper_link import WrapperServerLink
+from micropython import const
 
 from app import config as configuration
 from app.meter import build_meter, makedirs, open_flash
 
 _READ = 1024
+# a new connection finding every slot taken waits up to 10 x 20 ms for one
+_ADMIT_TRIES = const(10)
+_ADMIT_WAIT_S = 0.02
 # One receive buffer for every TCP connection, allocated once at boot: a
 # read(n) would allocate n octets per call, and on a board's fragmented heap
 # a new 1 KiB block is what fails first. Each task hands what it read to its
@@ -127,17 +131,23 @@ class Meter:
     def stop(self):
         self.stopping = True
 
-    def admit(self, kind):
-        if self.connections >= self.max_connections:
-            log.warning("%s connection refused: %d already open", kind, self.connections)
-            return False
-        self.connections += 1
-        return True
+    async def admit(self, kind):
+        """Take a connection slot. A full house waits a moment first: a client
+        that hung up and dialled again at once holds its old slot until its
+        connection's task reads the end of the stream, which may come after
+        the new connection is accepted."""
+        for _ in range(_ADMIT_TRIES):
+            if self.connections < self.max_connections:
+                self.connections += 1
+                return True
+            await asyncio.sleep(_ADMIT_WAIT_S)
+        log.warning("%s connection refused: %d already open", kind, self.connections)
+        return False
 
 
 async def serve(meter, link, kind, reader, writer):
     """One TCP connection: bytes to the sans-IO link and back, time-outs polled."""
-    if not meter.admit(kind):
+    if not await meter.admit(kind):
         await _close(writer)
         return
     # Time-outs are polled by tick(), not with wait_for: its helper task
