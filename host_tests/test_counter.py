@@ -98,16 +98,31 @@ class TestInvocationCounter(StoreCase):
         c = InvocationCounter(self.reboot(), "ic", stride=16)
         self.assertRaises(CounterExhausted, c.next)
 
-    def test_reset_on_key_change_starts_again_at_one(self):
+    def test_a_new_key_begins_its_series_and_an_old_key_resumes_its_own(self):
         c = InvocationCounter(self.store, "ic", stride=16)
+        c.switch("aaaa")
         for _ in range(100):
-            c.next()
-        c.reset()
+            last_a = c.next()
+        c.switch("bbbb")  # a key never used: 1 again
         self.assertEqual(c.next(), 1)
-        c.reset()
+        c.switch("aaaa")  # transferred again, or back: never one of its values
+        self.assertGreater(c.next(), last_a)
         c = InvocationCounter(self.reboot(), "ic", stride=16)
+        c.switch("bbbb")
+        self.assertGreater(c.next(), 1)
+        c.switch("aaaa")
+        self.assertGreater(c.next(), last_a)
+        c.switch("cccc")
         self.assertFalse(c.exhausted)
         self.assertEqual(c.next(), 1)
+
+    def test_one_record_of_older_firmware_is_the_floor_of_every_series(self):
+        c = InvocationCounter(self.store, "ic", stride=16)
+        for _ in range(40):
+            sent = c.next()  # one series for every key, under "ic" itself
+        c = InvocationCounter(self.reboot(), "ic", stride=16)
+        c.switch("aaaa")
+        self.assertGreater(c.next(), sent)
 
     def test_damaged_record_refuses_to_start(self):
         self.store.put("ic", b"\x00\x01")

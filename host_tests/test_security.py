@@ -176,8 +176,11 @@ class TestRefusals(unittest.TestCase):
         server, c = self.associated()
         c.get(1, LDN, 2)
         replay = c.transport.sent[-1]
-        # exception-response: service-not-allowed, invocation-counter-error
-        self.assertEqual(c.transport.raw(replay), h("D8 01 06"))
+        # exception-response: service-not-allowed, invocation-counter-error,
+        # with the lowest counter accepted: one above the replayed request's
+        self.assertEqual(
+            c.transport.raw(replay), h("D8 01 06") + (c.security.ic + 1).to_bytes(4, "big")
+        )
         # and a decreasing counter too
         c.security.ic -= 5
         with self.assertRaises(ClientError):
@@ -245,7 +248,80 @@ class TestRefusals(unittest.TestCase):
         server, c = self.associated()
         server.security.counter.value = 0xFFFFFFFF
         r = c.transport.raw(c._protect(bytes(_get_ldn())))
-        self.assertEqual(r, h("D8 01 06"))
+        self.assertEqual(r, h("D8 01 06 FF FF FF FF"))
+
+    def test_a_forged_counter_without_a_tag_locks_nobody_out(self):
+        # SC 0x20 has no tag: anyone can write the client's system title and
+        # the highest counter into an AARQ or a request. Refused, and the
+        # counter not recorded: the real client still gets in, and on.
+        server = secured_server()
+        a = server.association(1, 1)
+        for body in (bytes(16), h("01 00 00 00 06 5F 1F 04 00 00 7E 1F 04 B0")):
+            ui = bytes((0x21, 5 + len(body), 0x20)) + h("FF FF FF FF") + body
+            aarq = acse.encode_aarq(
+                acse.CONTEXT_LN_CIPHERED, acse.MECHANISM_HLS_GMAC, bytes(16), CLIENT_TITLE, ui
+            )
+            self.assertNotEqual(acse.decode_aare(a.handle(aarq)).result, acse.RESULT_ACCEPTED)
+        c = client(server, ic=10)
+        c.associate()
+        forged = bytes((0xC8, 5 + 20, 0x20)) + h("FF FF FF FF") + bytes(20)
+        self.assertEqual(c.transport.raw(forged)[:3], h("D8 01 05"))  # below the policy
+        self.assertEqual(c.get(1, LDN, 2)[1], b"MPY0000000000001")
+
+    def test_initiate_request_below_the_policy(self):
+        with self.assertRaises(ClientError):
+            client(secured_server(), sc=0x10).associate()  # the policy wants 0x30
+        # a dedicated key only encrypted, never authenticated-only or in clear
+        server = secured_server(security=0x10)
+        with self.assertRaises(ClientError):
+            client(server, sc=0x10, dedicated_key=bytes(range(16, 32))).associate()
+        c = client(server, sc=0x30, dedicated_key=bytes(range(16, 32)), ic=10)
+        c.associate()
+        self.assertEqual(c.get(1, LDN, 2)[1], b"MPY0000000000001")
+
+    def test_security_control_of_another_suite_or_key_set(self):
+        server, c = self.associated()
+        for sc in (0x31, 0x32, 0x3F, 0x70):  # another suite; the broadcast key, none set
+            c.security.sc = sc
+            with self.assertRaises(ClientError):
+                c.get(1, LDN, 2)
+        # with a broadcast key, a request under it is served, and answered
+        # under the unicast key
+        bk = bytes(range(0x60, 0x70))
+        server.security.set_key(1, bk)
+        from dlms.security.gcm import Gcm
+
+        c.security.sc = 0x70
+        c.security.gcm = Gcm(bk)
+        c.security.ic += 1
+        request = c._protect(bytes(_get_ldn()))
+        c.security.gcm = Gcm(EK)
+        c.security.sc = 0x30
+        answer = c.transport.raw(request)
+        self.assertEqual(answer[0], 0xCC)
+        self.assertEqual(c._unprotect(answer)[-16:], b"MPY0000000000001")
+
+    def test_counter_exhausted_at_the_aarq(self):
+        server = secured_server()
+        server.security.counter.value = 0xFFFFFFFF
+        with self.assertRaises(ClientError) as cm:
+            client(server).associate()
+        self.assertEqual(cm.exception.result, acse.DIAG_NO_REASON)
+
+    def test_client_refuses_an_answer_stripped_of_its_tag(self):
+        server, c = self.associated()
+        real = c.transport.exchange
+
+        def strip(apdu):
+            # a man in the middle: SC 0x30 -> 0x20, the tag cut off
+            r = bytearray(real(apdu))
+            n = r[1] - 12
+            return bytes((r[0], n, 0x20)) + bytes(r[3 : 2 + n])
+
+        c.transport.exchange = strip
+        with self.assertRaises(ClientError) as cm:
+            c.get(1, LDN, 2)
+        self.assertIn("not authenticated", str(cm.exception))
 
 
 def _get_ldn():
@@ -304,6 +380,31 @@ class TestSecuritySetup(unittest.TestCase):
         self.assertEqual(c2.get(1, LDN, 2)[1], b"MPY0000000000001")
         with self.assertRaises(ClientError):
             client(server).associate()  # the old key no longer works
+
+    def test_no_answer_counter_repeats_under_a_key_transferred_again(self):
+        # the key in use transferred again, then another, then the first
+        # back: every answer under the first key has its own IV
+        from dlms.security import keywrap
+
+        server = secured_server()
+        other = bytes(range(0x40, 0x50))
+        seen = {EK: [], other: []}
+        ic = 100
+        keys = (EK, EK, other, EK)
+        for key, after in zip(keys, keys[1:] + (EK,)):
+            c = client(server, ek=key, ic=ic)
+            c.associate()
+            for _ in range(3):
+                c.get(1, LDN, 2)
+                form, _, _, content = cipher.unwrap(c.transport.received[-1])
+                seen[key].append(int.from_bytes(bytes(content[1:5]), "big"))
+            wrapped = keywrap.wrap(KEK, after)
+            arg = (axdr.ARRAY, [(axdr.STRUCTURE, [(axdr.ENUM, 0), (axdr.OCTET_STRING, wrapped)])])
+            self.assertEqual(c.action(64, self.SETUP, 2, arg)[0], 0)
+            ic = c.security.ic + 1
+        for key, ics in seen.items():
+            self.assertEqual(len(set(ics)), len(ics), (key, ics))
+            self.assertEqual(ics, sorted(ics))
 
     def test_bad_key_wrap_changes_nothing(self):
         server = secured_server()

@@ -94,12 +94,13 @@ class AssociationControl:
         try:
             if ciphered and ui[0] == cipher.GLO_INITIATE_REQUEST:
                 _, _, _, content = cipher.unwrap(ui)
-                init_sc, ic, ui = cipher.unprotect(sec.gcm(), self.client_title, sec.ak, content)
-                if not sec.guard(self.client_title).check_and_accept(ic):
-                    raise cipher.SecurityError("replayed AARQ (invocation counter %d)" % ic, 6)
+                init_sc, ui = self._verify(policy, content)
             elif policy.security:
                 raise cipher.SecurityError("the InitiateRequest must be ciphered")
             ini = acse.decode_initiate_request(ui)
+            # a dedicated key travels only encrypted (Green Book 9.2.7.2.4.2)
+            if ini.dedicated_key is not None and not init_sc & cipher.SC_ENCRYPTION:
+                raise cipher.SecurityError("a dedicated key in an InitiateRequest not encrypted")
         except (DecodeError, cipher.SecurityError) as e:
             log.warning("client %d: AARQ refused: %s", self.client_sap, e)
             return self._aare_reject(ctx, acse.DIAG_NO_REASON)
@@ -119,6 +120,13 @@ class AssociationControl:
                 err = acse.INITIATE_ERROR_OTHER
         if err is not None:
             return self._aare_reject(ctx, acse.DIAG_NO_REASON, acse.encode_initiate_error(err))
+        answer_ic = 0
+        if ciphered and init_sc:
+            try:
+                answer_ic = sec.next_ic()  # the InitiateResponse's
+            except cipher.SecurityError as e:
+                log.error("client %d: AARQ refused: %s", self.client_sap, e)
+                return self._aare_reject(ctx, acse.DIAG_NO_REASON)
         self.policy = policy
         self.level = policy.level
         self.conformance = conformance
@@ -157,7 +165,7 @@ class AssociationControl:
         ui = acse.encode_initiate_response(conformance, self.server.max_pdu)
         if ciphered and init_sc:
             sc = (init_sc & 0x30) | sec.suite
-            content = cipher.protect(sec.gcm(), sc, sec.system_title, sec.next_ic(), sec.ak, ui)
+            content = cipher.protect(sec.gcm(), sc, sec.system_title, answer_ic, sec.ak, ui)
             ui = cipher.wrap(cipher.FORM_GLO, acse.INITIATE_RESPONSE, content)
         return acse.encode_aare(
             ctx,
@@ -219,9 +227,7 @@ class AssociationControl:
                 # a protected release (Green Book 9.4.4): the answer in kind
                 try:
                     _, _, _, content = cipher.unwrap(info)
-                    sc, ic, _ = cipher.unprotect(sec.gcm(), self.client_title, sec.ak, content)
-                    if not sec.guard(self.client_title).check_and_accept(ic):
-                        raise cipher.SecurityError("replayed RLRQ")
+                    sc, _ = self._verify(self.policy, content)
                     content = cipher.protect(
                         sec.gcm(),
                         (sc & 0x30) | sec.suite,
@@ -237,6 +243,22 @@ class AssociationControl:
         self.ciphered = False
         return acse.encode_rlre(0, resp_info)
 
+    def _verify(self, policy, content, key=None):
+        """``(sc, plain apdu)`` of a client's SC || IC || payload || tag:
+        deciphered (SecurityContext.open; ``key``: the dedicated one), as
+        protected as ``policy`` wants, and its counter above every one
+        accepted, which is recorded only then: a counter recorded from a
+        frame the policy refuses (one without a tag, which anyone can
+        write) would lock the real client out. SecurityError otherwise."""
+        sc, ic, plain, guard = self.server.security.open(content, self.client_title, key)
+        need = policy.security
+        if sc & need != need:
+            raise cipher.SecurityError("security control 0x%02X below the policy" % sc)
+        if not guard.check_and_accept(ic):
+            at = (guard.last or 0) + 1  # the lowest counter still accepted
+            raise cipher.SecurityError("replayed invocation counter %d" % ic, 6, at)
+        return sc, plain
+
     def _protected(self, apdu):
         """A glo-/ded-/general-ciphered request: decipher, serve, cipher the answer."""
         sec = self.server.security
@@ -249,21 +271,16 @@ class AssociationControl:
         try:
             if title is not None and title != self.client_title:
                 raise cipher.SecurityError("system title %s is not the client's" % title)
+            key = None
             if dedicated:
                 if self.dedicated is None:
                     raise cipher.SecurityError("no dedicated key in this association")
-                gcm, guard = self.dedicated, self._ded_guard
-            else:
-                gcm, guard = sec.gcm(), sec.guard(self.client_title)
-            sc, ic, plain = cipher.unprotect(gcm, self.client_title, sec.ak, content)
-            need = self.policy.security
-            if sc & need != need:
-                raise cipher.SecurityError("security control 0x%02X below the policy" % sc)
-            if not guard.check_and_accept(ic):
-                raise cipher.SecurityError("replayed invocation counter %d" % ic, 6)
+                key = (self.dedicated, self._ded_guard)
+            sc, plain = self._verify(self.policy, content, key)
+            gcm = self.dedicated if dedicated else sec.gcm()  # the answer's key
         except cipher.SecurityError as e:
             log.warning("client %d: ciphered APDU refused: %s", self.client_sap, e)
-            return xdlms.exception_response(xdlms.STATE_SERVICE_NOT_ALLOWED, e.reason)
+            return xdlms.exception_response(xdlms.STATE_SERVICE_NOT_ALLOWED, e.reason, e.ic)
         if not plain or (plain_tag is not None and plain[0] != plain_tag):
             raise DecodeError("ciphered APDU holds another service", 0)
         if plain[0] not in (xdlms.GET_REQUEST, xdlms.SET_REQUEST, xdlms.ACTION_REQUEST):
@@ -275,7 +292,7 @@ class AssociationControl:
             ic = sec.next_ic()
         except cipher.SecurityError as e:
             log.error("%s", e)
-            return xdlms.exception_response(xdlms.STATE_SERVICE_NOT_ALLOWED, e.reason)
+            return xdlms.exception_response(xdlms.STATE_SERVICE_NOT_ALLOWED, e.reason, e.ic)
         ak = sec.ak
         self._at = -1
         resp = self._service(plain)

@@ -107,6 +107,9 @@ class Client:
             sc, ic, plain = cipher.unprotect(gcm, sec.server_title, sec.ak, content)
         except cipher.SecurityError as e:
             raise ClientError("response: %s" % e)
+        if sec.sc & cipher.SC_AUTHENTICATION and not sc & cipher.SC_AUTHENTICATION:
+            # a tag stripped on the way: counter-mode ciphertext is malleable
+            raise ClientError("response not authenticated (security control 0x%02X)" % sc)
         if ic <= sec.server_ic:
             raise ClientError("response replayed (invocation counter %d)" % ic)
         sec.server_ic = ic

@@ -329,7 +329,11 @@ def action_response_pblock_head(w, invoke, last, block, raw_len):
     axdr.encode_length(w, raw_len)
 
 
-def exception_response(state_error, service_error):
+def exception_response(state_error, service_error, ic=0):
+    """ExceptionResponse (Green Book 9.5); invocation-counter-error (6)
+    carries an Unsigned32: ``ic``, the lowest counter the server accepts."""
+    if service_error == 6:
+        return bytes((EXCEPTION_RESPONSE, state_error, 6)) + (ic & 0xFFFFFFFF).to_bytes(4, "big")
     return bytes((EXCEPTION_RESPONSE, state_error, service_error))
 
 

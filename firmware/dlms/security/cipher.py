@@ -57,11 +57,13 @@ FORM_GENERAL_DED = const(4)
 
 class SecurityError(Exception):
     """A protected APDU that must be refused: ``reason`` is the exception-response
-    service-error to send (5 deciphering-error, 6 invocation-counter-error)."""
+    service-error to send (5 deciphering-error, 6 invocation-counter-error,
+    with ``ic``)."""
 
-    def __init__(self, msg, reason=5):
+    def __init__(self, msg, reason=5, ic=0):
         super().__init__(msg)
         self.reason = reason
+        self.ic = ic  # invocation-counter-error: the lowest counter accepted
 
 
 def is_protected(tag):

@@ -10,7 +10,11 @@ new key starts every client's series afresh and an old key's record stays
 with the old key.
 """
 
-from dlms.security.cipher import SecurityError
+from micropython import const
+
+from dlms.security.cipher import SC_BROADCAST, SecurityError, unprotect
+
+_SUITE_BITS = const(0x0F)
 
 # Security suites (Green Book 9.2.3): the symmetric part of each. Suite 1's
 # ECDH/ECDSA are not offered; it ciphers like suite 0 with its own suite id.
@@ -25,19 +29,25 @@ KEY_MASTER = 3
 
 
 class MemoryCounter:
-    """An invocation counter in RAM (tests, and contexts nothing persists)."""
+    """An invocation counter in RAM (tests, and contexts nothing persists),
+    one series per key as dlms.security.counter.InvocationCounter."""
 
     def __init__(self, start=1):
         self.value = start - 1
+        self._key = None  # the first key takes the series begun at ``start``
+        self._series = {}
+
+    def switch(self, key_name):
+        if self._key is not None:
+            self._series[self._key] = self.value
+            self.value = self._series.get(key_name, 0)
+        self._key = key_name
 
     def next(self):
         if self.value >= 0xFFFFFFFF:
-            raise SecurityError("invocation counter exhausted: keys must be changed", 6)
+            raise SecurityError("invocation counter exhausted: keys must be changed", 6, 0xFFFFFFFF)
         self.value += 1
         return self.value
-
-    def reset(self):
-        self.value = 0
 
 
 class MemoryReplayGuard:
@@ -80,6 +90,7 @@ class SecurityContext:
         if bk is not None:
             self.set_key(KEY_GLOBAL_BROADCAST, bk)
         self.counter = counter or MemoryCounter()
+        self.counter.switch(self._key_name(KEY_GLOBAL_UNICAST))
         self.guard_factory = guard_factory or (lambda name: MemoryReplayGuard())
         self._guards = {}
         self.on_change = on_change  # called after a key change (to persist keys)
@@ -95,15 +106,26 @@ class SecurityContext:
         self._gcm.pop(key_id, None)
 
     def change_key(self, key_id, key):
-        """A key transfer. The new key is persisted first; then a new global
-        unicast key starts new counter series (the other order would let a
-        reset counter run under the old key after a power cut)."""
+        """A key transfer. The new key is persisted first; then the server's
+        invocation counter goes on in the new global unicast key's series:
+        begun afresh for a key never used, resumed for a key used before (a
+        key transferred again, or an old key back), so no IV ever repeats
+        under one key. (The other order could, after a power cut, let the
+        old key's series run on from a new key's values.)"""
         self.set_key(key_id, key)
         if self.on_change:
             self.on_change(self)
         if key_id == KEY_GLOBAL_UNICAST:
-            self.counter.reset()
-            self._guards = {}  # guards are per key: the new key's start empty
+            self.counter.switch(self._key_name(key_id))
+        if key_id in (KEY_GLOBAL_UNICAST, KEY_GLOBAL_BROADCAST):
+            self._guards = {}  # guards are per key: made again, by the new key's name
+
+    def _key_name(self, key_id):
+        # a key's series and guards are named after it: its FCS-16. Two keys
+        # that share a name share one series, which only skips values.
+        from dlms.crc import fcs16
+
+        return "%04x" % fcs16(self.keys[key_id])
 
     def gcm(self, key_id=KEY_GLOBAL_UNICAST):
         g = self._gcm.get(key_id)
@@ -122,13 +144,32 @@ class SecurityContext:
     def next_ic(self):
         return self.counter.next()
 
-    def guard(self, client_title):
-        g = self._guards.get(client_title)
+    def guard(self, client_title, key_id=KEY_GLOBAL_UNICAST):
+        """The replay guard of a client under one global key."""
+        key = (client_title, key_id)
+        g = self._guards.get(key)
         if g is None:
-            from dlms.crc import fcs16
-
-            # named after the client and the key (its FCS-16 identifies it)
-            name = "".join("%02x" % b for b in client_title)
-            name += ".%04x" % fcs16(self.keys[KEY_GLOBAL_UNICAST])
-            g = self._guards[client_title] = self.guard_factory(name)
+            name = "".join("%02x" % b for b in client_title) + "." + self._key_name(key_id)
+            g = self._guards[key] = self.guard_factory(name)
         return g
+
+    def open(self, content, client_title, dedicated=None):
+        """``(sc, ic, plain apdu, guard)`` of a client's SC || IC || payload
+        || tag: the suite must be this meter's, the key is the one the SC
+        names (its broadcast bit: the global broadcast key, else the global
+        unicast key, or ``dedicated``, the association's (Gcm, guard)).
+        SecurityError if any of it fails. The replay check is the caller's."""
+        sc = content[0]
+        if sc & _SUITE_BITS != self.suite:
+            raise SecurityError("security control 0x%02X: not suite %d" % (sc, self.suite))
+        if sc & SC_BROADCAST:
+            if dedicated is not None or KEY_GLOBAL_BROADCAST not in self.keys:
+                raise SecurityError("security control 0x%02X: no broadcast key for it" % sc)
+            gcm = self.gcm(KEY_GLOBAL_BROADCAST)
+            guard = self.guard(client_title, KEY_GLOBAL_BROADCAST)
+        elif dedicated is not None:
+            gcm, guard = dedicated
+        else:
+            gcm, guard = self.gcm(), self.guard(client_title)
+        sc, ic, plain = unprotect(gcm, client_title, self.ak, content)
+        return sc, ic, plain, guard

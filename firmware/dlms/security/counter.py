@@ -6,15 +6,16 @@ initialization vector); the receiver rejects any IC not above the last one it
 accepted. Both ends keep their counters in ``hal.store``.
 
 ``InvocationCounter`` is the server's outgoing counter for one security
-context. It reserves ahead in strides: before handing out a value above the
-last reservation it persists ``value + stride - 1`` and only then returns the
-value, so after a reboot or a power cut it resumes above every value that
-could have been sent, at the cost of at most ``stride - 1`` values skipped per
-reboot, with one store write per ``stride`` values. It hands out 1 to
-2**32 - 1; after that ``next()`` raises ``CounterExhausted`` (keys must be
-changed), also after a reboot. ``reset()`` starts a new series at 1 for a new
-key: persist the new key first, then reset, since a reset persisted under the
-old key would reuse its IVs (the other order only wastes values).
+context, one series per global unicast key (``switch``: a key used again
+resumes its series, so no IV repeats under any key). It reserves ahead in
+strides: before handing out a value above the last reservation it persists
+``value + stride - 1`` and only then returns the value, so after a reboot or
+a power cut it resumes above every value that could have been sent, at the
+cost of at most ``stride - 1`` values skipped per reboot, with one store
+write per ``stride`` values. It hands out 1 to 2**32 - 1 in each series;
+after that ``next()`` raises ``CounterExhausted`` (keys must be changed),
+also after a reboot. There is no reset: a new key is a new series, and an
+old key its old one.
 
 ``ReplayGuard`` is the last IC accepted from one peer under one key; name it
 after both (e.g. ``"rx." + system title hex + "." + key id``). An accepted IC is
@@ -41,7 +42,7 @@ _REASON_IC = const(6)  # exception-response service-error invocation-counter-err
 
 class CounterExhausted(SecurityError):
     def __init__(self):
-        super().__init__("invocation counter exhausted: keys must be changed", _REASON_IC)
+        super().__init__("invocation counter exhausted: keys must be changed", _REASON_IC, _IC_MAX)
 
 
 def _load(store, name):
@@ -59,10 +60,19 @@ class InvocationCounter:
         if stride < 1:
             raise ValueError("stride")
         self._store = store
-        self._name = name
+        self._base = self._name = name
         self.stride = stride
-        # every value up to the stored reservation may have been sent before
-        self.last = self._reserved = _load(store, name) or 0
+        # every value up to the stored reservation may have been sent before.
+        # A record under ``name`` itself is one series for every key (older
+        # firmware kept one): a key's own series never begins below it.
+        self._floor = self.last = self._reserved = _load(store, name) or 0
+
+    def switch(self, key_name):
+        """Go on in the series of the key named ``key_name``: resumed where it
+        was left if the key was used before, else begun afresh (at 1)."""
+        self._name = self._base + "." + key_name
+        v = _load(self._store, self._name)
+        self.last = self._reserved = self._floor if v is None else v
 
     @property
     def exhausted(self):
@@ -81,11 +91,6 @@ class InvocationCounter:
             self._reserved = r
         self.last = v
         return v
-
-    def reset(self):
-        """A new key: the next value is 1 again."""
-        self._store.put(self._name, b"")
-        self.last = self._reserved = 0
 
 
 class ReplayGuard:
