@@ -80,3 +80,54 @@ class TestTariffsAndControl(unittest.TestCase):
             self.model.tick()
         self.assertEqual(dc.get(2, None), (axdr.BOOLEAN, False))
         self.assertEqual(dc.get(3, None), (axdr.ENUM, 2))  # ready for reconnection
+
+
+class TestWhatClientsChangeOutlivesAReboot(unittest.TestCase):
+    """Secrets (attribute 7, change_HLS_secret) and security_activate are
+    persisted, as keys are: a meter rebooted does not fall back to weaker
+    settings than its clients made."""
+
+    def setUp(self):
+        import binascii
+        import os
+
+        from hal.store import open_store
+
+        self.path = "/tmp/mpdlms-policy-%s.img" % binascii.hexlify(os.urandom(4)).decode()
+        self.store = open_store(self.path, 64, 512)
+
+    def tearDown(self):
+        import os
+
+        self.store.dev.close()
+        os.remove(self.path)
+
+    def boot(self):
+        from hal.store import open_store
+
+        self.store = open_store(None, dev=self.store.dev.reboot())
+        return build_meter(config.load(None), hal_clock=ManualClock(T0), store=self.store)
+
+    def test_secret_and_security_policy(self):
+        from dlms import axdr
+
+        model = build_meter(config.load(None), hal_clock=ManualClock(T0), store=self.store)
+        dev = model.server.devices[1]
+        reader = model.server.clients[17]
+        self.assertEqual((reader.secret, reader.security), (b"12345678", 0))
+
+        class Ctx:  # the reader's association, as security_activate sees it
+            policy = reader
+
+        dev.associations[17].set(7, (axdr.OCTET_STRING, b"another1"), Ctx)
+        setup = dev.find(obis.parse("0.0.43.0.0.255"))
+        self.assertIsNone(setup.action(1, (axdr.ENUM, 1), Ctx))  # authenticated
+        manager = model.server.clients[1]
+        dev.associations[1].action(2, (axdr.OCTET_STRING, b"new-hls-secret"), None)
+
+        model = self.boot()
+        reader = model.server.clients[17]
+        self.assertEqual((reader.secret, reader.security), (b"another1", 0x10))
+        self.assertEqual(model.server.clients[1].secret, b"new-hls-secret")
+        self.assertEqual(model.server.clients[1].security, manager.security)
+        self.assertEqual(model.server.clients[16].secret, None)  # untouched

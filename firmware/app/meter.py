@@ -183,6 +183,25 @@ def _policies(cfg):
     return out
 
 
+def _keep_policies(store, policies):
+    # what clients change of their policies (the secret: the attribute and
+    # change_HLS_secret; security_activate) outlives a reboot, as the keys
+    # do: as saved, else as configured. Record: security bits, secret.
+    def save(p):
+        _save(store, "client.%d" % p.sap, bytes((p.security,)) + (p.secret or b""))
+
+    for p in policies.values():
+        try:
+            rec = store.get("client.%d" % p.sap)
+        except OSError as e:
+            log.error("client %d's policy unreadable: %r", p.sap, e)
+            rec = None
+        if rec:
+            p.security = rec[0] & 0x30
+            p.secret = bytes(rec[1:]) or None
+        p.on_change = save
+
+
 def security_context(cfg, store=None):
     """The SecurityContext of the configuration, or None when no client needs one.
 
@@ -263,6 +282,8 @@ def build_meter(cfg, hal_clock=None, store=None, relay=None):
     security = security_context(cfg, store)
     s = sim.Simulation(sim.Tariffs(utc_offset=-cfg["clock"]["time_zone"] * 60))
     policies = _policies(cfg)
+    if store is not None:
+        _keep_policies(store, policies)
     ident = cfg["identity"]
     mgmt = LogicalDevice(1, ident["logical_device_name"].encode())
     devices = {1: mgmt}

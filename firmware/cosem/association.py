@@ -144,6 +144,7 @@ class AssociationLN(CosemObject):
             if not secret:
                 raise DataAccessError(TYPE_UNMATCHED)
             self.policy.secret = bytes(secret)
+            self.policy.changed()
             return
         super().set(attr, data, ctx)
 
@@ -153,6 +154,7 @@ class AssociationLN(CosemObject):
             if not secret:
                 raise DataAccessError(TYPE_UNMATCHED)
             self.policy.secret = bytes(secret)
+            self.policy.changed()
             return None
         if method == 1:  # reply_to_HLS_authentication(f(StoC)) -> f(CtoS)
             if not self._is_current(ctx):

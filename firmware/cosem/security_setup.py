@@ -56,6 +56,7 @@ class SecuritySetup(CosemObject):
             if bits & cur != cur:
                 raise DataAccessError(OTHER_REASON, "a policy can only be strengthened")
             ctx.policy.security = bits
+            ctx.policy.changed()
             return None
         if method == 2:  # global_key_transfer(array of {key_id, key_wrapped})
             from dlms.security import keywrap

@@ -39,8 +39,12 @@ class ClientPolicy:
     ``security``: the protection its requests must carry, as security control
     bits (0, cipher.SC_AUTHENTICATION, cipher.SC_ENCRYPTION or both); a
     non-zero value needs the ciphered application context and the server's
-    SecurityContext. Responses get the same protection.
+    SecurityContext. Responses get the same protection. Whatever changes
+    ``secret`` or ``security`` calls ``changed()``: ``on_change(policy)``
+    persists them.
     """
+
+    on_change = None
 
     def __init__(self, sap, level, mechanism=acse.MECHANISM_NONE, secret=None, name="", security=0):
         self.sap = sap
@@ -49,6 +53,10 @@ class ClientPolicy:
         self.secret = secret
         self.name = name
         self.security = security
+
+    def changed(self):
+        if self.on_change is not None:
+            self.on_change(self)
 
 
 class Server:
