@@ -827,6 +827,22 @@ class TestSecurity(Check):
         self.assertIsNone(c.last(TITLE))
         self.assertEqual(han.decode(cipher(self.plain, 10), self.keys, c)["errors"], [])
 
+    def test_forged_pushes_without_a_tag_do_not_stop_the_real_ones(self):
+        # SC 0x20 (no tag): anyone on the port can send the highest counter
+        # with ciphertext that deciphers to noise; 1 in 256 begins 0x0F. Its
+        # counter is recorded only once the push has decoded.
+        keys = han.Keys(EK, unauthenticated=True)
+        c = han.InvocationCounters()
+        self.assertEqual(han.decode(cipher(self.plain, 5, sc=0x20), keys, c)["errors"], [])
+        for b in range(256):
+            for tail in (bytes(7), bytes(range(40))):
+                content = b"\x20\xff\xff\xff\xff" + bytes((b,)) + tail
+                forged = b"\xdb\x08" + TITLE + length(len(content)) + content
+                han.decode(forged, keys, c)
+        self.assertEqual(c.last(TITLE), 5)
+        self.assertEqual(han.decode(cipher(self.plain, 6, sc=0x20), keys, c)["errors"], [])
+        self.assertEqual(c.last(TITLE), 6)
+
     def test_counters_per_title(self):
         c = han.InvocationCounters(max_titles=2)
         t1, t2, t3 = b"A" * 8, b"B" * 8, b"C" * 8

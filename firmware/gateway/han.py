@@ -1101,7 +1101,7 @@ def decode(apdu, keys=None, counters=None):
 def _decode(apdu, keys, counters, res):
     if not len(apdu):
         raise HanError(UNKNOWN_LAYOUT)
-    title = None
+    title = ic = None
     if apdu[0] == _GLO or apdu[0] == _DED:
         title, sc, ic, apdu = _unprotect(apdu, keys, res)
         first = apdu[0] if len(apdu) else -1
@@ -1109,9 +1109,12 @@ def _decode(apdu, keys, counters, res):
             # a wrong key turns ciphertext whose tag was not checked into noise
             verified = sc & _SC_AUTH and keys.get(title).ak is not None
             raise HanError(UNKNOWN_LAYOUT if verified else TAG_MISMATCH)
-        if counters is not None and not counters.accept(title, ic):
+        if counters is not None and not counters.check(title, ic):
+            counters.rejected += 1
             raise HanError(STALE_COUNTER)
         if first == _SLASH:  # a DSMR P1 telegram (Luxembourg's Smarty)
+            if counters is not None and sc & _SC_AUTH and keys.get(title).ak is not None:
+                counters.accept(title, ic)  # tag verified: its counter is the meter's
             res["telegram"] = "".join([chr(c) for c in apdu])
             return
     if apdu[0] != _DATA_NOTIFICATION:
@@ -1120,6 +1123,12 @@ def _decode(apdu, keys, counters, res):
     entries = _entries(body)
     if not entries:
         raise HanError(UNKNOWN_LAYOUT)
+    if title is not None and counters is not None:
+        # the counter is recorded only once the push has decoded: one in a
+        # frame without a tag could be anyone's (1 in 256 random plaintexts
+        # begin 0x0F), and a forged high one recorded would refuse the
+        # meter's real pushes for good
+        counters.accept(title, ic)
     maker = _maker(title, entries)
     values = res["values"]
     for code, typed, su in entries:
