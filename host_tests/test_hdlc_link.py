@@ -142,7 +142,10 @@ class TestServerLink(unittest.TestCase):
         out = self.send(hdlc.control(hdlc.I_FRAME, 1, 1), hdlc.LLC_COMMAND + bytes(w.getvalue()))
         first = out[0]
         self.assertTrue(first.segmented)
+        # the poll (P=1) is answered, with RR: no I frame while it is busy
         out = self.send(hdlc.control(hdlc.RNR, (first.ns + 1) & 7))
+        self.assertEqual([(f.kind, f.pf) for f in out], [(hdlc.RR, True)])
+        out = self.send(hdlc.control(hdlc.RNR, (first.ns + 1) & 7, pf=False))
         self.assertEqual(out, [])
         out = self.send(hdlc.control(hdlc.RR, (first.ns + 1) & 7))
         self.assertEqual(len(out), 1)
@@ -193,6 +196,49 @@ class TestServerLink(unittest.TestCase):
         self.assertEqual(self.link.data_to_send(), b"")
         self.link.receive_data(f, 1100)
         self.assertEqual(frames(self.link.data_to_send())[0].kind, hdlc.UA)
+
+    def test_ui_poll_answered_when_connected(self):
+        self.connect()
+        out = self.send(hdlc.control(hdlc.UI))
+        self.assertEqual([(f.kind, f.pf) for f in out], [(hdlc.RR, True)])
+
+    def test_information_field_under_32_refused(self):
+        # an HDLC setup allows 32 to 2030: a client that can take less
+        # could not be answered within its limit
+        for tx, rx in ((0, 128), (128, 2), (31, 31)):
+            out = self.send(hdlc.control(hdlc.SNRM), hdlc.encode_parameters(tx, rx, 1, 1))
+            self.assertEqual([f.kind for f in out], [hdlc.DM], (tx, rx))
+        self.assertEqual(self.link.connected(), 0)
+        self.assertEqual(self.connect(hdlc.encode_parameters(32, 32, 1, 1))[:2], (32, 32))
+
+    def test_frames_from_no_station_or_all_stations_ignored(self):
+        for client in (hdlc.NO_STATION, hdlc.ALL_STATION):
+            frame = hdlc.encode(SERVER2, hdlc.encode_address(client), hdlc.control(hdlc.SNRM))
+            self.link.receive_data(frame)
+            self.assertEqual(self.link.data_to_send(), b"")
+
+    def test_two_meters_with_one_octet_addresses_do_not_answer_each_other(self):
+        # A client on a shared pair with one-octet addresses: client 1 and
+        # logical device 1 are both 03, so each meter's answer to client 1
+        # looks like client 1's frame to the other. Answers are responses
+        # (UA, DM), which a server never acts on: no endless FRMR or DM.
+        links = [HdlcServerLink(build(), physical_address=a) for a in (16, 17)]
+        me, ld = hdlc.encode_address(1), hdlc.encode_address(1)
+        for control in (hdlc.control(hdlc.SNRM), hdlc.control(hdlc.DISC), hdlc.control(hdlc.DISC)):
+            pending = [(None, hdlc.encode(ld, me, control))]
+            sent = 0
+            while pending and sent < 20:
+                sender, data = pending.pop(0)
+                for link in links:
+                    if link is not sender:
+                        link.receive_data(data)
+                for link in links:
+                    out = link.data_to_send()
+                    if out:
+                        sent += 1
+                        pending.append((link, bytes(out)))
+            self.assertEqual(sent, 2, control)  # each meter answered the client once
+        self.assertEqual([link.frmr_sent for link in links], [0, 0])
 
     def test_noise_never_breaks_the_link(self):
         rng = Rng(9)

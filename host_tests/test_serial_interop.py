@@ -337,25 +337,27 @@ def test_windows_of_seven_with_our_client(ends):
 
 
 def test_the_meter_receives_a_window_of_three(ends):
-    """An AARQ in three I frames sent back to back, the poll bit only on the
-    last (window 3): one AARE comes back."""
-    line = Line(ends["rs485"]["path"], 16, max_info=16, window=3)
+    """A GET-with-list in three I frames sent back to back, the poll bit only
+    on the last (window 3, information fields of 32, the smallest an HDLC
+    setup allows): one answer comes back."""
+    line = Line(ends["rs485"]["path"], 16, max_info=32, window=3).connect()
     try:
-        line.send(line.link.snrm())
-        assert line.wait() == b""
-        assert (line.link.window_tx, line.link.max_info_tx) == (3, 16)
-        data = hdlc.LLC_COMMAND + PUBLIC_AARQ
-        parts = [data[i : i + 16] for i in range(0, len(data), 16)]
+        assert (line.link.window_tx, line.link.max_info_tx) == (3, 32)
+        w = axdr.Writer(128)
+        xdlms.get_request_with_list(w, 0xC1, [(1, obis.parse("0.0.42.0.0.255"), 2)] * 8)
+        data = hdlc.LLC_COMMAND + bytes(w.getvalue())
+        parts = [data[i : i + 32] for i in range(0, len(data), 32)]
         assert len(parts) == 3
         out = b""
-        for ns, part in enumerate(parts):
-            last = ns == len(parts) - 1
-            c = hdlc.control(hdlc.I_FRAME, 0, ns, last)
+        vs = line.link.vs
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            c = hdlc.control(hdlc.I_FRAME, line.link.vr, (vs + i) & 7, last)
             out += hdlc.encode(line.link.dest, line.link.src, c, part, segmented=not last)
-        line.link.vs = 3
+        line.link.vs = (vs + 3) & 7
         line.send(out)
-        aare = acse.decode_aare(line.wait())
-        assert aare.result == acse.RESULT_ACCEPTED
+        r = xdlms.decode_response(line.wait())
+        assert [v[1] for _, v in r.results] == [LDN[16]] * 8
         assert line.ldn() == LDN[16]
     finally:
         line.close()

@@ -27,6 +27,7 @@ from dlms.errors import BufferFull, DecodeError
 _NDM_TIMEOUT_MS = const(120000)  # inactivity time-out, 62056-46 6.4.4.3.3 (default 120 s)
 _INTER_OCTET_MS = const(200)
 _LLC_LEN = const(3)
+_MIN_INFO = const(32)  # HDLC setup (class 23) max info field lengths: 32 to 2030
 
 
 class _Connection:
@@ -84,9 +85,17 @@ class HdlcServerLink:
             if f is None:
                 break
             # A frame from a server (source longer than one octet: another
-            # meter answering its client on a shared bus) or for another
+            # meter answering its client on a shared bus), a response (UA, DM,
+            # FRMR: a secondary station only ever receives commands, ISO/IEC
+            # 13239; with one-octet addresses another meter's answers to
+            # client 1 look like client 1's frames to logical device 1), a
+            # frame from no station or all stations, or one for another
             # physical address is none of ours, and does not keep us awake.
-            if f.src[2] != 1 or not self._ours(f.dest):
+            kind = f.kind
+            client = f.src[0]
+            if f.src[2] != 1 or kind == hdlc.UA or kind == hdlc.DM or kind == hdlc.FRMR:
+                continue
+            if client == hdlc.NO_STATION or client == hdlc.ALL_STATION or not self._ours(f.dest):
                 continue
             if now_ms is not None:
                 self._last_rx = now_ms
@@ -182,10 +191,12 @@ class HdlcServerLink:
                 self._send_window(conn)
             elif f.pf:
                 self._send(conn.dest, conn.src, hdlc.control(hdlc.RR, conn.vr))
-        elif kind == hdlc.RNR:
-            self._ack(conn, f.nr)  # the client is busy: hold the rest until RR
-        elif kind == hdlc.UI:
-            pass
+        elif kind == hdlc.RNR or kind == hdlc.UI:
+            if kind == hdlc.RNR:
+                self._ack(conn, f.nr)  # the client is busy: hold the rest until RR
+            if f.pf:
+                # a poll is answered (F=1), and after RNR without I frames
+                self._send(conn.dest, conn.src, hdlc.control(hdlc.RR, conn.vr))
         else:
             self._frmr(conn, f.control, 0x01)  # W: undefined control field
 
@@ -198,6 +209,16 @@ class HdlcServerLink:
         except DecodeError:
             tx = rx = hdlc.DEFAULT_MAX_INFO
             wtx = wrx = 1
+        if tx < _MIN_INFO or rx < _MIN_INFO:
+            # below the smallest information field an HDLC setup allows
+            # (class 23: 32 to 2030): not a connection we could keep to
+            log.warning("HDLC SNRM refused: information field %d/%d under %d", tx, rx, _MIN_INFO)
+            self._send(
+                hdlc.encode_address(f.src[0]),
+                hdlc.encode_address(upper, lower, size),
+                hdlc.control(hdlc.DM),
+            )
+            return
         if conn is not None and conn.association is not None:
             conn.association.abort()
         association = self.server.association(f.src[0], upper)
