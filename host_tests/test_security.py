@@ -139,6 +139,12 @@ class TestCipheredAssociation(unittest.TestCase):
         self.assertEqual(c.get(1, LDN, 2), (axdr.VISIBLE_STRING, "abc"))
         self.assertEqual(c.transport.received[-1][0], 0xCC)
 
+    def test_application_context_name_says_ciphered(self):
+        c = client(secured_server())
+        c.associate()
+        name = c.get(15, obis.parse("0.0.40.0.0.255"), 4)
+        self.assertEqual(name[1][-2:], [(axdr.UNSIGNED, 1), (axdr.UNSIGNED, 3)])
+
     def test_encryption_only_and_authentication_only(self):
         for sc in (0x10, 0x20):
             server = secured_server(security=sc)

@@ -109,9 +109,33 @@ class TestAssociation(unittest.TestCase):
         self.assertEqual(aare.user_information, h("0E 01 06 02"))
 
     def test_pdu_size_too_short(self):
-        aarq = AARQ_NONE.replace(h("7E 1F 04 B0"), h("7E 1F 00 0B"))
-        aare = acse.decode_aare(self.assoc(16, aarq))
-        self.assertEqual(aare.user_information, h("0E 01 06 03"))
+        # under 64 octets (as gurux's servers): no room for a block with its
+        # header, least of all ciphered
+        for pdu in ("00 0B", "00 3F"):
+            aarq = AARQ_NONE.replace(h("7E 1F 04 B0"), h("7E 1F " + pdu))
+            aare = acse.decode_aare(self.assoc(16, aarq))
+            self.assertEqual(aare.user_information, h("0E 01 06 03"), pdu)
+
+    def test_the_smallest_pdu_carries_every_block(self):
+        # at 64 octets each block is full to the limit (52 raw octets after
+        # the 12-octet header at most) and the transfer ends
+        a = self.server.association(16, 1)
+        a.handle(AARQ_NONE.replace(h("7E 1F 04 B0"), h("7E 1F 00 40")))
+        raw = bytearray()
+        r = xdlms.decode_response(bytes(a.handle(get(LN_BIG, 2))))
+        sizes = []
+        while True:
+            sizes.append(len(r.raw))
+            raw += r.raw
+            if r.last:
+                break
+            w = axdr.Writer(16)
+            xdlms.get_request_next(w, 0xC1, r.block)
+            resp = bytes(a.handle(w.getvalue()))
+            self.assertLessEqual(len(resp), 64)
+            r = xdlms.decode_response(resp)
+        self.assertEqual(len(axdr.decode(raw)[0][1]), 500)
+        self.assertEqual(set(sizes[:-1]), {52})
 
     def test_malformed_aarq(self):
         for cut in range(1, len(AARQ_NONE)):
@@ -418,6 +442,50 @@ class TestSet(Base):
         w = axdr.Writer(128)
         xdlms.set_request_normal(w, 0xC1, 1, LN_LDN, 2, (axdr.OCTET_STRING, b"x"))
         self.assertEqual(bytes(a.handle(w.getvalue())), h("C5 01 C1 03"))
+
+
+class TestServiceEdges(Base):
+    client = 1
+    aarq = AARQ_LLS
+
+    def test_an_unconfirmed_set_or_action_is_done_not_answered(self):
+        # service-class 0 (bit 6 of invoke-id-and-priority): 0x81
+        w = axdr.Writer(64)
+        xdlms.set_request_normal(w, 0x81, 1, LN_SERIAL, 2, (axdr.VISIBLE_STRING, "UNCONFIRMED"))
+        self.assertIsNone(self.ask(w.getvalue()))
+        r = xdlms.decode_response(self.ask(get(LN_SERIAL, 2)))
+        self.assertEqual(r.results[0][1], (axdr.VISIBLE_STRING, "UNCONFIRMED"))
+        w = axdr.Writer(64)
+        xdlms.set_request_normal(w, 0xC1, 1, LN_SERIAL, 2, (axdr.VISIBLE_STRING, "CONFIRMED"))
+        self.assertEqual(self.ask(w.getvalue()), h("C5 01 C1 00"))
+
+    def test_a_set_list_whose_answer_cannot_fit_writes_nothing(self):
+        a = self.server.association(1, 1)
+        a.handle(AARQ_LLS.replace(h("7E 1F 04 B0"), h("7E 1F 00 40")))  # PDU 64
+        w = axdr.Writer(2048)
+        n = 70  # 70 results cannot fit 64 octets
+        xdlms.set_request_with_list(
+            w, 0xC1, [(1, LN_SERIAL, 2)] * n, [(axdr.VISIBLE_STRING, "LONG")] * n
+        )
+        self.assertEqual(bytes(a.handle(w.getvalue())), h("D8 01 04"))  # pdu-too-long
+        r = xdlms.decode_response(bytes(a.handle(get(LN_SERIAL, 2))))
+        self.assertNotEqual(r.results[0][1], (axdr.VISIBLE_STRING, "LONG"))
+
+    def test_a_set_list_in_blocks_that_does_not_decode_writes_nothing(self):
+        # two attributes, three values: every result type-unmatched, and
+        # neither written (not the first ones written, then reported failed)
+        w = axdr.Writer(64)
+        axdr.encode_length(w, 3)
+        for v in ("ONE", "TWO", "THREE"):
+            axdr.encode(w, (axdr.VISIBLE_STRING, v))
+        raw = bytes(w.getvalue())
+        serial = h("00 01") + LN_SERIAL + h("02 00")  # class, LN, attribute, no selection
+        # SET-Request-With-List-And-First-Datablock: 2 items, last block 1
+        req = h("C1 05 C1 02") + serial * 2 + h("01 00 00 00 01") + bytes((len(raw),)) + raw
+        r = xdlms.decode_response(self.ask(req))
+        self.assertEqual(r.results, [xdlms.TYPE_UNMATCHED] * 2)
+        r = xdlms.decode_response(self.ask(get(LN_SERIAL, 2)))
+        self.assertNotIn(r.results[0][1][1], ("ONE", "TWO", "THREE"))
 
 
 class TestAction(Base):

@@ -115,7 +115,10 @@ class AssociationLN(CosemObject):
                 [(axdr.INTEGER, self.policy.sap), (axdr.LONG_UNSIGNED, self.device.sap)],
             )
         if attr == 4:
-            return _name_structure(1, self.context)
+            # the context of this association: ciphered when it is (the
+            # current one), or when its client must cipher (another one)
+            ciphered = ctx.ciphered if self._is_current(ctx) else self.policy.security
+            return _name_structure(1, acse.CONTEXT_LN_CIPHERED if ciphered else self.context)
         if attr == 5:
             cur = self._is_current(ctx)
             conf = ctx.conformance if cur else ctx.server.conformance if ctx else 0

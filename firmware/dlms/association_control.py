@@ -16,7 +16,7 @@ STATE_IDLE = const(0)  # association_status non-associated
 STATE_PENDING = const(1)  # association-pending (HLS pass 3/4 outstanding)
 STATE_ASSOCIATED = const(2)
 
-MIN_PDU = const(12)
+MIN_PDU = const(64)
 # what ciphering adds at most: general-glo tag, title (1 + 8), length (3),
 # SC, IC (4), tag (12)
 CIPHER_OVERHEAD = const(30)

@@ -17,6 +17,7 @@ Objects come from any model with ``LogicalDevice.find(ln, ctx)`` and the
 """
 
 import log
+from micropython import const
 
 from dlms import acse, axdr, xdlms
 from dlms.association_control import (  # noqa: F401  (states re-exported)
@@ -28,6 +29,8 @@ from dlms.association_control import (  # noqa: F401  (states re-exported)
 from dlms.errors import DataAccessError, DecodeError
 from dlms.security import cipher
 from dlms.services import HEADROOM, Services
+
+_CONFIRMED = const(0x40)  # invoke-id-and-priority: service-class confirmed
 
 # What this server implements (Green Book 9.4.6.1).
 SUPPORTED_CONFORMANCE = acse.CONF_LN_SERVICES
@@ -225,9 +228,13 @@ class Association(AssociationControl, Services):
             self._out = None
         if tag == xdlms.GET_REQUEST:
             return self._get(req)
-        if tag == xdlms.SET_REQUEST:
-            return self._set(req)
-        return self._action(req)
+        resp = self._set(req) if tag == xdlms.SET_REQUEST else self._action(req)
+        single = xdlms.SET_WITH_LIST if tag == xdlms.SET_REQUEST else xdlms.WITH_LIST
+        if not req.invoke & _CONFIRMED and (req.kind == xdlms.NORMAL or req.kind == single):
+            # an unconfirmed SET or ACTION (service-class 0 in its
+            # invoke-id-and-priority, Green Book 9.3.x) is done, not answered
+            return None
+        return resp
 
     def _resolve(self, item, need_class=True):
         class_id, ln = item[0], item[1]

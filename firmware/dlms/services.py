@@ -19,6 +19,13 @@ from dlms.stream import BlockSource, pieces
 # 1 + 8, a 3-octet length, SC, IC 4: dlms.security.cipher.seal), and in
 # front of that for the TCP wrapper's header (8), which its link writes there.
 HEADROOM = const(38)
+# the longest block header: GET-Response-With-Datablock with a 3-octet length
+_BLOCK_HEAD = const(12)
+# a with-list answer's header: tag, choice, invoke, a 3-octet count at most
+_LIST_HEAD = const(6)
+# the answer to a with-list request whose answer cannot fit the negotiated
+# PDU: exception-response service-not-allowed / pdu-too-long (Green Book 9.5)
+_TOO_LONG = b"\xd8\x01\x04"
 
 
 class Services:
@@ -93,6 +100,8 @@ class Services:
             log.warning(
                 "client %d: answer over %d octets without block transfer", self.client_sap, limit
             )
+            if kind != xdlms.NORMAL:
+                return _TOO_LONG
             w = self._writer()
             xdlms.get_response_normal_result(w, invoke, xdlms.OTHER_REASON)
             return w.getvalue()
@@ -107,7 +116,7 @@ class Services:
         src = self._out
         buf = self._buffer()
         # raw-data room: the limit less the header with a 3-octet length at most
-        room = self._limit - HEADROOM
+        room = self._limit - _BLOCK_HEAD
         if prefilled < 0:
             end = src.fill(buf, HEADROOM, HEADROOM + room)
         else:
@@ -162,6 +171,8 @@ class Services:
             result, _ = self._call(self.write, req.items[0], req.values[0])
             xdlms.set_response_normal(w, req.invoke, result)
         elif kind == xdlms.SET_WITH_LIST:
+            if _LIST_HEAD + len(req.items) > self._limit:
+                return _TOO_LONG  # refused before anything is written
             results = [self._call(self.write, it, v)[0] for it, v in zip(req.items, req.values)]
             xdlms.set_response_with_list(w, req.invoke, results)
         elif kind in (xdlms.SET_FIRST_DATABLOCK, xdlms.SET_WITH_LIST_FIRST_DATABLOCK):
@@ -207,16 +218,24 @@ class Services:
                 result = xdlms.TYPE_UNMATCHED
             xdlms.set_response_last_datablock(w, req.invoke, result, req.block)
         else:
-            results = []
+            # every value decoded before any is written: a list that does
+            # not decode writes nothing
+            values = []
             try:
                 n, pos = axdr.decode_length(raw, 0)
-                for it in first.items:
-                    data, pos = axdr.decode(raw, pos)
-                    results.append(self._call(self.write, it, data)[0])
                 if n != len(first.items):
                     raise DecodeError("value count", 0)
+                for _ in first.items:
+                    data, pos = axdr.decode(raw, pos)
+                    values.append(data)
+                if pos != len(raw):
+                    raise DecodeError("trailing octets", pos)
             except DecodeError:
+                values = None
+            if values is None:
                 results = [xdlms.TYPE_UNMATCHED] * len(first.items)
+            else:
+                results = [self._call(self.write, it, v)[0] for it, v in zip(first.items, values)]
             xdlms.set_response_last_datablock_with_list(w, req.invoke, results, req.block)
         return w.getvalue()
 
@@ -230,6 +249,8 @@ class Services:
                 result, ret = self._call(self.invoke, req.items[0], req.values[0])
                 xdlms.action_response_normal(w, req.invoke, result, ret)
             elif kind == xdlms.WITH_LIST:
+                if _LIST_HEAD + 2 * len(req.items) > self._limit:
+                    return _TOO_LONG  # refused before any method runs
                 results = [self._call(self.invoke, it, v) for it, v in zip(req.items, req.values)]
                 xdlms.action_response_with_list(w, req.invoke, results)
             elif kind == xdlms.ACTION_FIRST_PBLOCK:
@@ -255,6 +276,8 @@ class Services:
         except BufferFull:
             # return data over the PDU size: ACTION-Response-With-Pblock, the raw
             # data being the encoded return data (as a long GET's)
+            if kind == xdlms.WITH_LIST:
+                return _TOO_LONG  # return data over the PDU: no with-list answer fits
             if (
                 kind != xdlms.NORMAL
                 or result != xdlms.SUCCESS
