@@ -706,7 +706,7 @@ class TestSimulator:
             dn = dlms_cosem_notification(frame)
             values = dc_utils.parse_as_dlms_data(dn.body)
             assert len(values) == 4 and isinstance(values[3], int)
-        assert "Traceback" not in sim.output()
+        assert "Traceback" not in sim.output(), sim.output()
 
     def test_periodic_and_event_pushes(self, listener):
         with Simulator(push_config(listener.port, period=2, on_events=True)) as sim:
@@ -715,7 +715,7 @@ class TestSimulator:
             dlms_cosem_notification(f).long_invoke_id_and_priority.long_invoke_id for f in frames
         ]
         assert invokes == [1, 2, 3]
-        assert "Traceback" not in sim.output()
+        assert "Traceback" not in sim.output(), sim.output()
 
     def test_ciphered_pushes(self, listener):
         cfg = push_config(listener.port, security="authenticated-encrypted")
@@ -728,7 +728,7 @@ class TestSimulator:
         _, notify = gurux_notification(frame, ciphered=True)
         assert bytes(notify.value[0]) == PUSH_LN
         dlms_cosem_notification(frame, ciphered=True)
-        assert "Traceback" not in sim.output()
+        assert "Traceback" not in sim.output(), sim.output()
 
     def test_retries_to_a_late_listener(self):
         port = free_port()
