@@ -59,8 +59,12 @@ class Store:
         """The newest record's data (bytes), or None when there is none."""
         st = self._state(name)
         data, damaged = self._scan(st)
-        if data is None and damaged:
-            raise StoreError(name)
+        if data is None:
+            if damaged:
+                raise StoreError(name)
+            # no record: its state is made again by a put, if one comes (a
+            # name only looked up, as most are at boot, keeps no memory)
+            del self._names[name]
         return data
 
     def put(self, name, data):

@@ -90,7 +90,7 @@ class SecurityContext:
         if bk is not None:
             self.set_key(KEY_GLOBAL_BROADCAST, bk)
         self.counter = counter or MemoryCounter()
-        self.counter.switch(self._key_name(KEY_GLOBAL_UNICAST))
+        self._series = False  # the counter is in the unicast key's series
         self.guard_factory = guard_factory or (lambda name: MemoryReplayGuard())
         self._guards = {}
         self.on_change = on_change  # called after a key change (to persist keys)
@@ -116,7 +116,7 @@ class SecurityContext:
         if self.on_change:
             self.on_change(self)
         if key_id == KEY_GLOBAL_UNICAST:
-            self.counter.switch(self._key_name(key_id))
+            self._series = False  # the next value is the new key's
         if key_id in (KEY_GLOBAL_UNICAST, KEY_GLOBAL_BROADCAST):
             self._guards = {}  # guards are per key: made again, by the new key's name
 
@@ -142,6 +142,11 @@ class SecurityContext:
         return self.keys[KEY_AUTHENTICATION]
 
     def next_ic(self):
+        if not self._series:
+            # chosen at first use, as the guards are: a meter whose clients
+            # never cipher does not import dlms.crc for it at boot
+            self.counter.switch(self._key_name(KEY_GLOBAL_UNICAST))
+            self._series = True
         return self.counter.next()
 
     def guard(self, client_title, key_id=KEY_GLOBAL_UNICAST):
