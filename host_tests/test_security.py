@@ -307,6 +307,17 @@ class TestRefusals(unittest.TestCase):
         self.assertEqual(answer[0], 0xCC)
         self.assertEqual(c._unprotect(answer)[-16:], b"MPY0000000000001")
 
+    def test_protected_release_after_a_refused_aarq(self):
+        # a broken AARQ ends the ciphered association; a protected RLRQ then
+        # gets a plain RLRE (it used to raise out of the association)
+        server, c = self.associated()
+        a = c.transport.a
+        self.assertEqual(acse.decode_aare(bytes(a.handle(h("60 00")))).result, 1)
+        ini = acse.encode_initiate_request(0x1D, 512)
+        content = cipher.protect(c.security.gcm, 0x30, CLIENT_TITLE, 50, AK, ini)
+        rlre = bytes(a.handle(acse.encode_rlrq(0, cipher.wrap(cipher.FORM_GLO, 1, content))))
+        self.assertEqual(rlre[0], 0x63)
+
     def test_counter_exhausted_at_the_aarq(self):
         server = secured_server()
         server.security.counter.value = 0xFFFFFFFF

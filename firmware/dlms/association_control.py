@@ -34,6 +34,7 @@ class AssociationControl:
     def _aarq(self, apdu):
         self.state = STATE_IDLE
         self.policy = None
+        self.ciphered = False
         self._reset_transfers()
         try:
             aarq = acse.decode_aarq(apdu)
