@@ -4,8 +4,10 @@ The frames are public captures and worked examples (host_tests/data/han/,
 README.md there names each source): Aidon, Kaifa and Kamstrup HAN lists from
 Norway and Sweden, Landis+Gyr E450 pushes in general-block-transfer blocks
 (Switzerland), Kaifa MA309 M-Bus frames from the Austrian network operators'
-customer interface documents with their published keys. Where a source
-publishes the decoded values, they are asserted here.
+customer interface documents with their published keys, the bare lists
+(no OBIS codes) of Wiener Netze, Kaernten, Wels and Slovenia. Where a
+source publishes the decoded values, or the layout they follow, they are
+asserted here.
 
 Around them: the same APDUs framed and split in every way the reader must
 cope with (HDLC S bit, M-Bus segments, block transfer, wrapper, unframed,
@@ -491,6 +493,155 @@ class TestAustrianExamples(Check):
         res = han.decode(apdu_of("salzburg_mbus"), keys_of("evn_mbus"))
         self.assertEqual(res["errors"], ["wrong key or tag mismatch"])
         self.assertEqual(res["system_title"], "454c536570000001")
+        self.assertEqual(res["values"], {})
+
+
+# The plaintext layout rddl-network/EnergyAgent's legacy.py gives for Wiener
+# Netze's list (its show_data and the notes under it): a date-time, then +A,
+# -A (Wh), +R, -R (varh), +P, -P (W), +Q, -Q (var), in that order.
+WN_CODES = (
+    "0-0:1.0.0",
+    "1-0:1.8.0",
+    "1-0:2.8.0",
+    "1-0:3.8.0",
+    "1-0:4.8.0",
+    "1-0:1.7.0",
+    "1-0:2.7.0",
+    "1-0:3.7.0",
+    "1-0:4.7.0",
+)
+WN_UNITS = (None, "Wh", "Wh", "varh", "varh", "W", "W", "var", "var")
+
+
+class TestBareLists(Check):
+    """Austrian and Slovenian lists of bare values (no OBIS codes), known by
+    their shape, as the Kaifa lists are."""
+
+    def values(self, name):
+        (r,) = self.decode_sample(name)
+        self.assertEqual(r["errors"], [], name)
+        return r, {k: (v["value"], v["unit"]) for k, v in r["values"].items()}
+
+    def test_wiener_netze(self):
+        for name, ts, head, nums in (
+            (
+                "wiener_netze_2_hdlc",  # Iskra AM550
+                "2021-10-21T06:44:02+02:00",
+                {},
+                (855, 246, 103, 169, 0, 0, 0, 0),
+            ),
+            (
+                "wiener_netze_3_hdlc",  # Landis+Gyr, no deviation sent
+                "2021-11-03T04:56:57",
+                {},
+                (9099, 7601, 8090, 7397, 0, 0, 0, 0),
+            ),
+            (
+                "wiener_netze_1_hdlc",  # Siemens IM350: its name comes first
+                "2021-10-21T05:40:34+02:00",
+                {"0-0:42.0.0": ("SMS1030788000020", None)},
+                (1465, 0, 0, 5521, 4, 0, 0, 18),
+            ),
+        ):
+            r, v = self.values(name)
+            self.assertEqual(r["timestamp"], ts, name)
+            want = dict(head)
+            want["0-0:1.0.0"] = (ts, None)  # the list's date-time is the header's
+            for code, n, unit in zip(WN_CODES[1:], nums, WN_UNITS[1:]):
+                want[code] = (n, unit)
+            self.assertEqual(v, want, name)
+
+    def test_kaernten_and_wels(self):
+        # Kaernten: 0-6:25.9.0, serial, time, date, +A, -A, +R, -R, +P, -P and
+        # two texts; Wels without the texts. athombv's iskra-1.json maps
+        # elements 5-10 to 1.8.0, 2.8.0, 3.8.0, 4.8.0, 1.7.0, 2.7.0
+        for name, ts, serial, nums in (
+            (
+                "karnten_im350_0_hdlc",
+                "2021-03-07T14:55:33+01:00",
+                "2221202033801",
+                (2946830, 0, 887, 2116972, 73, 0),
+            ),
+            (
+                "karnten_am550_0_hdlc",
+                "2021-03-25T19:01:14+01:00",
+                "1121273201353",
+                (9534290, 2896624, 726595, 2561341, 738, 0),
+            ),
+            (
+                "wels_im350_0_hdlc",
+                "2021-05-19T10:08:23+02:00",
+                "18037098",
+                (3531997, 0, 392120, 282666, 146, 0),
+            ),
+        ):
+            r, v = self.values(name)
+            self.assertEqual(r["timestamp"], ts, name)
+            want = {"0-0:96.1.0": (serial, None)}
+            for code, n, unit in zip(WN_CODES[1:7], nums, WN_UNITS[1:7]):
+                want[code] = (n, unit)
+            self.assertEqual(v, want, name)  # 0-6:25.9.0 labels nothing
+
+    def test_slovenia(self):
+        # athombv slovenia-list-1.json and -2.json: the objects and values
+        # it lists, voltages in 0.1 V, currents in 0.01 A, energies in Wh
+        r, v = self.values("slovenia_list_1_hdlc")
+        self.assertEqual(r["timestamp"], "2025-09-04T10:00:10+02:00")
+        self.assertEqual(len(v), 18)
+        self.assertEqual(v["0-0:42.0.0"], ("ISK1030783826316", None))
+        self.assertEqual(v["0-0:96.1.2"], ("ISK83826316", None))
+        self.assertEqual(v["1-0:72.7.0"], (234.6, "V"))
+        self.assertEqual(v["1-0:32.7.0"], (0, "V"))
+        self.assertEqual(v["1-0:31.7.0"], (0, "A"))
+        for c in ("1.7.0", "2.7.0", "21.7.0", "41.7.0", "61.7.0", "22.7.0", "42.7.0", "62.7.0"):
+            self.assertEqual(v["1-0:" + c], (0, "W"), c)
+        self.assertEqual(v["1-0:4.7.0"], (0, "var"))
+        r, v = self.values("slovenia_list_2_hdlc")
+        self.assertEqual(
+            v,
+            {
+                "0-0:42.0.0": ("ISK1030783826316", None),
+                "0-0:96.1.3": ("", None),
+                "0-0:96.3.10": (1, None),
+                "0-0:96.14.0": (2, None),
+                "1-0:1.8.0": (3810, "Wh"),
+                "1-0:1.8.1": (0, "Wh"),
+                "1-0:1.8.2": (3810, "Wh"),
+                "1-0:2.8.0": (0, "Wh"),
+                "1-0:2.8.1": (0, "Wh"),
+                "1-0:2.8.2": (0, "Wh"),
+                "1-0:3.8.0": (4531, "varh"),
+                "1-0:4.8.0": (0, "varh"),
+            },
+        )
+
+    def body(self, name):
+        plain = bytes(han.unprotect(apdu_of(name), keys_of(name))[3])
+        return plain[:18], plain[18:]  # 0F, invoke id, date-time; the body
+
+    def test_lists_of_another_shape_are_refused(self):
+        head, body = self.body("karnten_im350_0_hdlc")
+        self.assertEqual(body[:2], b"\x02\x0c")
+        for bad in (
+            b"\x02\x0b" + body[2:-2],  # one text fewer: 11 elements
+            b"\x02\x0c" + body[2:-2] + b"\x06\x00\x00\x00\x01",  # a number for a text
+            b"\x02\x03" + body[2:25] + b"\x06\x00\x00\x00\x01",  # the name, serial, a value
+        ):
+            res = han.decode(head + bad)
+            self.assertEqual(res["errors"], ["unknown layout"], bad)
+            self.assertEqual(res["values"], {})
+            self.assertEqual(res["timestamp"], "2021-03-07T14:55:33+01:00")  # the header's
+        head, body = self.body("wiener_netze_2_hdlc")
+        res = han.decode(head + b"\x02\x08" + body[2:-5])  # the date-time and 7 values
+        self.assertEqual(res["errors"], ["unknown layout"])
+        self.assertEqual(res["timestamp"], "2021-10-21T06:44:02+02:00")
+
+    def test_a_code_among_bare_values_labels_only_itself(self):
+        # one OBIS, value pair among many bare values is no labelled list
+        head, body = self.body("wiener_netze_2_hdlc")
+        pair = b"\x09\x06\x01\x00\x01\x08\x00\xff\x06\x00\x00\x00\x07"
+        res = han.decode(head + b"\x02\x0b" + body[2:] + pair)
+        self.assertEqual(res["errors"], ["unknown layout"])
         self.assertEqual(res["values"], {})
 
 

@@ -168,6 +168,23 @@ def check_values(result, body):
             assert got["value"] == raw
 
 
+def check_bare(result, body):
+    """Our electricity values of a list of bare values (no OBIS codes: the
+    layout gives them, test_han.py checks that) against the numbers in a
+    library's body, in order."""
+    raw = [x for x in body if isinstance(x, int) and not isinstance(x, bool)]
+    mine = [v["value"] for k, v in result["values"].items() if k.startswith("1-")]
+    assert mine
+    for v in mine:
+        while raw and not any(v == pytest.approx(raw[0] * 10**s) for s in (-2, -1, 0)):
+            raw.pop(0)
+        assert raw, v
+        raw.pop(0)
+
+
+# lists of bare values, known by their shape
+BARE = ("wiener_netze_", "karnten_", "wels_", "slovenia_")
+
 # Kaifa's Norwegian lists tag their notification date-time (09 0C ...), which
 # neither library reads; the repeated block is refused by both (test below).
 HDLC_SAMPLES = [
@@ -202,7 +219,7 @@ def test_gurux_reads_the_same_hdlc_stream(name):
             apdu = bytes(han.unprotect(apdu, keys)[3])
         assert body_of(apdu) == body
         assert res["errors"] == []
-        check_values(res, body)
+        (check_bare if name.startswith(BARE) else check_values)(res, body)
 
 
 @pytest.mark.parametrize("name", ["evn_mbus", "tinetz_mbus", "dlms_cosem_glo"])
@@ -275,7 +292,7 @@ def test_dlms_cosem_parses_the_same_body(name):
     theirs = plain(dc_utils.parse_as_dlms_data(dn.body))
     mine = body_of(apdu)
     assert [mine] == theirs or mine == theirs
-    check_values(han.decode(apdu), mine)
+    (check_bare if name.startswith(BARE) else check_values)(han.decode(apdu), mine)
 
 
 def test_dlms_cosem_opens_the_same_glo_ciphering():

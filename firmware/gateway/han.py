@@ -22,8 +22,12 @@ Layers, each usable alone:
   (GMAC over SC || AK || APDU). IV = system title || invocation counter.
 - ``Keys`` and ``InvocationCounters``: what the caller keeps per meter; a
   replayed or rolled-back invocation counter is refused.
-- ``decode()``: a DATA-NOTIFICATION (0x0F) as OBIS values, whatever the list
-  layout (see ``_entries``).
+- ``decode()``: a DATA-NOTIFICATION (0x0F) as OBIS values: lists that label
+  their values with OBIS codes, in any arrangement; push object lists; and
+  lists of bare values known by their shape (the element count and types):
+  Kaifa's Norwegian lists, Wiener Netze's, Kaernten's and Wels', Slovenia's
+  (``_BARE``). Any other list is refused (UNKNOWN_LAYOUT), its values never
+  labelled by guesswork; the result still gives the header's date-time.
 - ``HanReceiver``: the three together, ``feed(bytes) -> [result, ...]``.
 
 A result::
@@ -863,16 +867,23 @@ def _scale(v, s):
 
 
 def _value(code, typed, su, maker):
-    # {"value", "unit"} of one entry, None to leave it out
+    # {"value", "unit"} of one entry, None to leave it out. ``su``: the
+    # scaler_unit structure sent with the value, or an int, the scaler a
+    # bare list's layout gives it (_BARE), or None
     tag, v = typed
     if tag in axdr.NUMERIC:
-        if su is not None:
-            s = su[1][0][1]
-            unit = unit_name(su[1][1][1])
-        else:
+        if su is None:
             s = _scaler(maker, code)
             unit = _obis_unit(code)
+        elif isinstance(su, int):
+            s = su
+            unit = _obis_unit(code)
+        else:
+            s = su[1][0][1]
+            unit = unit_name(su[1][1][1])
         return {"value": _scale(v, s), "unit": unit}
+    if tag == axdr.BOOLEAN:
+        return {"value": 1 if v else 0, "unit": None}  # as P1 sends 0-0:96.3.10
     if tag == axdr.OCTET_STRING:
         v = _iso(v) if _is_date_time(v) else _text(v)
     elif tag == axdr.DATE_TIME:
@@ -889,6 +900,21 @@ def _value(code, typed, su, maker):
 _LIST_VERSION = b"\x01\x01\x00\x02\x81\xff"  # 1-1:0.2.129, OBIS list version identifier
 _DEVICE_NAME = b"\x00\x00\x2a\x00\x00\xff"  # 0-0:42.0.0, COSEM logical device name
 _CLOCK = b"\x00\x00\x01\x00\x00\xff"  # 0-0:1.0.0
+_METER_ID = b"\x00\x00\x60\x01\x00\xff"  # 0-0:96.1.0, meter ID (serial number)
+_A_IN = b"\x01\x00\x01\x08\x00\xff"  # 1-0:1.8.0, A+ (Wh)
+_A_OUT = b"\x01\x00\x02\x08\x00\xff"  # 1-0:2.8.0, A-
+_R_IN = b"\x01\x00\x03\x08\x00\xff"  # 1-0:3.8.0, R+ (varh)
+_R_OUT = b"\x01\x00\x04\x08\x00\xff"  # 1-0:4.8.0, R-
+_P_IN = b"\x01\x00\x01\x07\x00\xff"  # 1-0:1.7.0, P+ (W)
+_P_OUT = b"\x01\x00\x02\x07\x00\xff"  # 1-0:2.7.0, P-
+_Q_IN = b"\x01\x00\x03\x07\x00\xff"  # 1-0:3.7.0, Q+ (var)
+_Q_OUT = b"\x01\x00\x04\x07\x00\xff"  # 1-0:4.7.0, Q-
+
+
+def _c(c, d=7, e=0):
+    # 1-0:C.D.E, an electricity code; used while the tables below are built
+    return bytes((1, 0, c, d, e, 255))
+
 
 # Kaifa's Norwegian lists (list KFM_001, from the NVE/NEK HAN OBIS list):
 # bare values in a fixed order, told apart by their count. Three-phase list 3
@@ -896,25 +922,70 @@ _CLOCK = b"\x00\x00\x01\x00\x00\xff"  # 0-0:1.0.0
 # UL2, UL3; list 1 is active power import alone.
 _KFM_LIST3 = (
     _LIST_VERSION,
-    b"\x00\x00\x60\x01\x00\xff",  # 0-0:96.1.0 meter ID (GS1)
+    _METER_ID,
     b"\x00\x00\x60\x01\x07\xff",  # 0-0:96.1.7 meter type
-    b"\x01\x00\x01\x07\x00\xff",  # P+ (W)
-    b"\x01\x00\x02\x07\x00\xff",  # P-
-    b"\x01\x00\x03\x07\x00\xff",  # Q+ (var)
-    b"\x01\x00\x04\x07\x00\xff",  # Q-
-    b"\x01\x00\x1f\x07\x00\xff",  # IL1
-    b"\x01\x00\x33\x07\x00\xff",  # IL2
-    b"\x01\x00\x47\x07\x00\xff",  # IL3
-    b"\x01\x00\x20\x07\x00\xff",  # UL1
-    b"\x01\x00\x34\x07\x00\xff",  # UL2
-    b"\x01\x00\x48\x07\x00\xff",  # UL3
+    _P_IN,
+    _P_OUT,
+    _Q_IN,
+    _Q_OUT,
+    _c(31),  # IL1
+    _c(51),  # IL2
+    _c(71),  # IL3
+    _c(32),  # UL1
+    _c(52),  # UL2
+    _c(72),  # UL3
     _CLOCK,
-    b"\x01\x00\x01\x08\x00\xff",  # A+ (Wh)
-    b"\x01\x00\x02\x08\x00\xff",  # A-
-    b"\x01\x00\x03\x08\x00\xff",  # R+ (varh)
-    b"\x01\x00\x04\x08\x00\xff",  # R-
+    _A_IN,
+    _A_OUT,
+    _R_IN,
+    _R_OUT,
 )
 _ONE_PHASE = (0, 1, 2, 3, 4, 5, 6, 7, 10, 13, 14, 15, 16, 17)
+
+# Other lists of bare values, Austrian and Slovenian: (shape, codes,
+# scalers). The shape has one letter per element, its type: t a date-time
+# (octet string of 12), s another octet string, i an octet string of 2 read
+# as a number (the tariff), n the push setup's logical name (0-0:25.9.0 ..
+# 0-255:25.9.0), u double-long-unsigned, v long-unsigned, b boolean. A list
+# is one of these when its element count and every element's type match.
+# The codes give each element's OBIS code (None: left out, the header
+# date-time or texts that are always empty), the scalers (None: all 0) its
+# scaler; units follow from the codes (_obis_unit): energies in Wh and
+# varh, powers in W and var.
+_WN = (_CLOCK, _A_IN, _A_OUT, _R_IN, _R_OUT, _P_IN, _P_OUT, _Q_IN, _Q_OUT)
+_KNG = (None, _METER_ID, None, None, _A_IN, _A_OUT, _R_IN, _R_OUT, _P_IN, _P_OUT)
+_BARE = (
+    # Wiener Netze (Iskra AM550, Landis+Gyr E450): the clock, +A, -A, +R,
+    # -R, +P, -P, +Q, -Q
+    ("tuuuuuuuu", _WN, None),
+    # Wiener Netze, Siemens IM350: its logical device name first (SMS...)
+    ("stuuuuuuuu", (_DEVICE_NAME,) + _WN, None),
+    # Kaernten Netz (IM350, AM550): the push setup's name, the serial number,
+    # time, date, +A, -A, +R, -R, +P, -P and two empty customer texts;
+    # Linz/Wels Netz (IM350) leave the texts out
+    ("nsssuuuuuuss", _KNG + (None, None), None),
+    ("nsssuuuuuu", _KNG, None),
+    # Slovenia (Iskra, ECE list 1): logical device name, meter ID, +P, -P,
+    # +Q, -Q, voltages in 0.1 V, currents in 0.01 A, +P and -P per phase
+    (
+        "ssuuuuvvvvvvuuuuuu",
+        (_DEVICE_NAME, b"\x00\x00\x60\x01\x02\xff", _P_IN, _P_OUT, _Q_IN, _Q_OUT)
+        + (_c(32), _c(52), _c(72), _c(31), _c(51), _c(71))
+        + (_c(21), _c(41), _c(61), _c(22), _c(42), _c(62)),
+        b"\x00\x00\x00\x00\x00\x00\xff\xff\xff\xfe\xfe\xfe\x00\x00\x00\x00\x00\x00",
+    ),
+    # Slovenia (Iskra, ECE list 2): logical device name, device ID 4,
+    # breaker state, tariff, +A and its tariffs 1 and 2, -A and its tariffs,
+    # +R, -R
+    (
+        "ssbiuuuuuuuu",
+        (_DEVICE_NAME, b"\x00\x00\x60\x01\x03\xff", b"\x00\x00\x60\x03\x0a\xff")
+        + (b"\x00\x00\x60\x0e\x00\xff", _A_IN, _c(1, 8, 1), _c(1, 8, 2), _A_OUT)
+        + (_c(2, 8, 1), _c(2, 8, 2), _R_IN, _R_OUT),
+        None,
+    ),
+)
+del _c
 
 
 def _kaifa_list(n):
@@ -941,17 +1012,25 @@ def _is_scaler_unit(t):
     )
 
 
+def _is_push_setup(code):
+    # 0-x:25.9.0: the logical name of a Push setup (Blue Book 4.4.8). A bare
+    # list may begin with it (Kaernten); it labels no value
+    return code[0] == 0 and code[2] == 25 and code[3] == 9 and code[4] == 0
+
+
 def _walk(items, out):
     # Labelled values anywhere in the body: an OBIS octet string followed by
     # its value, and by a scaler_unit structure when one follows. Covers an
     # array of {OBIS, value, {scaler, unit}} (Aidon, Austrian and Swiss
     # meters), flat OBIS, value pairs (Kamstrup, Kaifa's Swedish list),
-    # flat triples (EVN) and mixtures of those.
+    # flat triples (EVN) and mixtures of those. Returns how many values
+    # (other than null-data) it left unlabelled.
     i = 0
     n = len(items)
+    left = 0
     while i < n:
         t = items[i]
-        if i + 1 < n and _is_obis(t):
+        if i + 1 < n and _is_obis(t) and not _is_push_setup(t[1]):
             su = None
             step = 2
             if i + 2 < n and _is_scaler_unit(items[i + 2]):
@@ -961,8 +1040,11 @@ def _walk(items, out):
             i += step
             continue
         if t[0] == axdr.STRUCTURE or t[0] == axdr.ARRAY:
-            _walk(t[1], out)
+            left += _walk(t[1], out)
+        elif t[0] != axdr.NULL_DATA:
+            left += 1
         i += 1
+    return left
 
 
 def _push_list(items, out):
@@ -1004,16 +1086,64 @@ def _push_list(items, out):
     return True
 
 
+def _fits(k, t):
+    # does element t have the type of shape letter k (see _BARE)
+    tag, v = t
+    if tag == axdr.OCTET_STRING:
+        if k == "s":
+            return True
+        if k == "t":
+            return _is_date_time(v)
+        if k == "i":
+            return len(v) == 2
+        return k == "n" and len(v) == 6 and _is_push_setup(v)
+    if tag == axdr.DOUBLE_LONG_UNSIGNED:
+        return k == "u"
+    if tag == axdr.LONG_UNSIGNED:
+        return k == "v"
+    return tag == axdr.BOOLEAN and k == "b"
+
+
+def _bare(items, out):
+    # A list of bare values of one of the _BARE shapes: its entries into out
+    n = len(items)
+    for shape, codes, scalers in _BARE:
+        if len(shape) != n:
+            continue
+        for i in range(n):
+            if not _fits(shape[i], items[i]):
+                break
+        else:
+            for i in range(n):
+                code = codes[i]
+                if code is None:
+                    continue
+                t = items[i]
+                if shape[i] == "i":
+                    t = (axdr.LONG_UNSIGNED, (t[1][0] << 8) | t[1][1])
+                s = scalers[i] if scalers is not None else 0
+                out.append((code, t, s - 256 if s > 127 else s))
+            return True
+    return False
+
+
 def _entries(body):
-    """(OBIS octets, typed value, scaler_unit or None) of a notification-body."""
+    """(OBIS octets, typed value, scaler_unit) of a notification-body, the
+    scaler_unit being the structure sent, a bare layout's scaler or None.
+    Empty when the layout is not one we know: no value is given a code by
+    guesswork."""
     out = []
     tag, items = body
     if tag != axdr.STRUCTURE and tag != axdr.ARRAY:
         return out
     if _push_list(items, out):
         return out
-    _walk(items, out)
+    if tag == axdr.STRUCTURE and _bare(items, out):
+        return out
+    left = _walk(items, out)
     if out:
+        if left > len(out):
+            return []  # mostly values without codes: not a labelled list
         # Kamstrup sends its list version first, with no OBIS code
         if len(items) > 1 and items[0][0] == axdr.VISIBLE_STRING and _is_obis(items[1]):
             out.insert(0, (_LIST_VERSION, items[0], None))
@@ -1120,6 +1250,8 @@ def _decode(apdu, keys, counters, res):
     if apdu[0] != _DATA_NOTIFICATION:
         raise HanError(UNKNOWN_LAYOUT)
     dt, body = _notification(apdu)
+    if dt is not None:
+        res["timestamp"] = _iso(dt)  # shown even when the list is not one we know
     entries = _entries(body)
     if not entries:
         raise HanError(UNKNOWN_LAYOUT)
@@ -1135,12 +1267,10 @@ def _decode(apdu, keys, counters, res):
         v = _value(code, typed, su, maker)
         if v is not None:
             values[obis.short(code)] = v
-    ts = _iso(dt) if dt is not None else None
-    if ts is None:
+    if res["timestamp"] is None:
         clock = values.get("0-0:1.0.0")
         if clock is not None and isinstance(clock["value"], str):
-            ts = clock["value"]
-    res["timestamp"] = ts
+            res["timestamp"] = clock["value"]
 
 
 class HanReceiver:
