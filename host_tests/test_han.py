@@ -369,6 +369,25 @@ PUBLISHED = {
         {"1-0:1.8.0": 12937, "1-0:2.8.0": 0, "1-0:32.7.0": 233.7, "1-0:13.7.0": 1.0},
         {"1-0:1.8.0": "Wh", "1-0:32.7.0": "V", "1-0:31.7.0": "A", "1-0:13.7.0": None},
     ),
+    # rddl-network/EnergyAgent tests/energy_decrypter_test.py (raw values
+    # there: U in 0.1 V, I in 0.01 A, PF in 0.001, as the scaler_units say)
+    "evn_sagemcom_mbus": (
+        "2023-06-09T08:57:55+02:00",
+        {
+            "1-0:1.8.0": 6842204,
+            "1-0:2.8.0": 6430217,
+            "1-0:1.7.0": 0,
+            "1-0:2.7.0": 2088,
+            "1-0:32.7.0": 237.3,
+            "1-0:52.7.0": 237.8,
+            "1-0:72.7.0": 239.2,
+            "1-0:31.7.0": 3.2,
+            "1-0:51.7.0": 2.73,
+            "1-0:71.7.0": 2.92,
+            "1-0:13.7.0": 0.991,
+        },
+        {"1-0:1.8.0": "Wh", "1-0:2.7.0": "W", "1-0:32.7.0": "V", "1-0:31.7.0": "A"},
+    ),
     # TINETZ document (values of its decrypted APDU)
     "tinetz_mbus": (
         "2021-07-19T15:46:35+02:00",
@@ -487,6 +506,49 @@ class TestAustrianExamples(Check):
             han.decode(apdu_of("tinetz_mbus"), keys_of("tinetz_mbus"))["values"],
             han.decode(data("tinetz_plain"))["values"],
         )
+
+    def test_sagemcom_frame_of_257_octets_with_l_01(self):
+        # Netz NOe's Sagemcom T210-D sends L = 257 as its low octet: 68 01 01 68
+        name = "evn_sagemcom_l0101_mbus"
+        stream = data(name)
+        self.assertEqual(stream[:4], h("68 01 01 68"))
+        want = stream[9:261] + stream[272:280]  # the DLMS octets of both frames
+        for framing in (han.AUTO, han.MBUS):
+            r = han.ApduReader(framing)
+            out = []
+            for i in range(len(stream)):
+                out += r.feed(stream[i : i + 1])
+            self.assertEqual(out, [want])
+            self.assertEqual(r.frames, 2)
+            self.assertEqual(r.errors, {"framing": 0, "fcs": 0, "oversize": 0})
+        r, (res,) = receive(stream, keys_of(name))
+        self.check(
+            res,
+            "2023-04-14T17:56:05+02:00",
+            {"1-0:1.8.0": 627660, "1-0:32.7.0": 232.9, "1-0:71.7.0": 1.18, "1-0:13.7.0": 0.819},
+        )
+        plain = bytes(han.unprotect(want, keys_of(name))[3])
+        self.assertTrue(plain.endswith(b"\x09\x0c178210431186"))  # the meter number, whole
+
+    def test_sagemcom_frame_of_256_octets_with_l_00(self):
+        # the same meters send a one-frame push of 256 octets as 68 00 00 68
+        # (UtilitechAS/amsreader-firmware#155); rebuilt here from the sample's APDU
+        apdu = apdu_of("evn_sagemcom_l0101_mbus")
+        body = bytes((0x53, 0xFF, 0x00, 0x01, 0x67)) + apdu[:251]
+        first = h("68 00 00 68") + body + bytes((sum(body) & 0xFF, 0x16))
+        last = mbus_frames(apdu[251:])  # CI 0x10: sequence 0, the last
+        last = last[:6] + b"\x11" + last[7:-2] + bytes(((sum(last[4:-2]) + 1) & 0xFF, 0x16))
+        r = han.ApduReader()
+        self.assertEqual(r.feed(first + last), [apdu])
+        self.assertEqual(r.errors, {"framing": 0, "fcs": 0, "oversize": 0})
+
+    def test_frame_256_octets_longer_checks_too(self):
+        stream = data("evn_sagemcom_l0101_mbus")
+        for i in (261, 262):  # its checksum, its stop octet
+            r = han.ApduReader()
+            self.assertEqual(r.feed(flip(stream, i)) + r.idle(), [], i)
+            self.assertEqual(r.errors["framing"], 2, i)  # that frame, then the lone last one
+            self.assertEqual(r.frames, 1, i)
 
     def test_wrong_key_on_encryption_only(self):
         # no tag to check: a wrong key deciphers to noise, which is no APDU
@@ -806,6 +868,25 @@ class TestReader(Check):
         self.assertEqual(r.framing, han.AUTO)
         self.assertEqual(r.feed(self.frame), [self.apdu])
         self.assertEqual(r.framing, han.HDLC)
+
+    def test_no_unframed_apdu_out_of_a_damaged_frame(self):
+        # Without a tag (SC 0x20) a damaged APDU deciphers to wrong values
+        # that still parse. The reader must not take the APDU inside an HDLC
+        # or M-Bus frame that failed its checks as an unframed one (for the
+        # first M-Bus frame it would even run on into the next frame's header)
+        for name in ("wiener_netze_2_hdlc", "evn_sagemcom_mbus", "evn_sagemcom_l0101_mbus"):
+            stream = data(name)
+            keys = keys_of(name)
+            good = han.decode(apdu_of(name), keys)["values"]
+            for i in range(1, len(stream) - 1, 3):
+                r = han.HanReceiver(keys)
+                for res in r.feed(flip(stream, i)) + r.idle():
+                    if not res["errors"]:
+                        self.assertEqual(res["values"], good, (name, i))
+        # a frame inside the damaged one is still found
+        evn = data("evn_sagemcom_mbus")
+        r = han.ApduReader()
+        self.assertEqual(r.feed(flip(evn, 100)[:200] + evn), [apdu_of("evn_sagemcom_mbus")])
 
     def test_mbus_not_dlms(self):
         # CI 0x72: EN 13757-3 data records, not DLMS

@@ -222,7 +222,10 @@ def test_gurux_reads_the_same_hdlc_stream(name):
         (check_bare if name.startswith(BARE) else check_values)(res, body)
 
 
-@pytest.mark.parametrize("name", ["evn_mbus", "tinetz_mbus", "dlms_cosem_glo"])
+@pytest.mark.parametrize(
+    "name",
+    ["evn_mbus", "tinetz_mbus", "dlms_cosem_glo", "evn_sagemcom_mbus", "evn_sagemcom_l0101_mbus"],
+)
 def test_gurux_deciphers_the_same_apdu(name):
     s = SAMPLES[name]
     apdu = apdu_of(name)

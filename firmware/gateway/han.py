@@ -11,6 +11,12 @@ Layers, each usable alone:
   0-3 the sequence number, 0x10 the last one, then STSAP and DTSAP), the
   wrapper (IEC 62056-47: version 1, ports, length) and unframed APDUs
   (general-glo/ded-ciphering and general-block-transfer carry their length).
+  Sagemcom T210-D meters (Netz NOe) send M-Bus frames of 256 and 257 octets
+  with only the low octet of L (68 00 00 68, 68 01 01 68): a frame with L
+  under 3 is taken when the one 256 octets longer has its checksum and
+  stop octet. No unframed APDU is taken from inside an
+  HDLC or M-Bus frame that failed its checks: without a tag (SC 0x20) its
+  damage could not be told.
   General-block-transfer blocks (0xE0: block-control with last-block 0x80,
   block-number, block-number-acknowledged, block-data) are joined into the
   one APDU they carry. Buffers are bounded: an APDU over ``max_apdu`` (2 KB)
@@ -135,6 +141,7 @@ class ApduReader(hdlc.Window):
         self.max_apdu = max_apdu
         super().__init__(max(hdlc.MAX_FRAME, max_apdu + 16) + 512)
         self._stale_count = 0
+        self._unframed_from = 0  # no unframed APDU starts before this octet
         self._starts = bytearray(256)  # octets a unit may start with
         self._framing = framing
         self._settle(framing)
@@ -187,7 +194,7 @@ class ApduReader(hdlc.Window):
 
     def reset(self):
         """Forget everything held (a new line, a new baud rate)."""
-        self._start = self._end = self._stale = 0
+        self._start = self._end = self._stale = self._unframed_from = 0
         self._seg_reset()
         self._blk_reset()
         self._settle(self._framing)
@@ -234,6 +241,8 @@ class ApduReader(hdlc.Window):
                 self.dropped += 1
         if s >= e:
             self._start = self._end = self._stale = 0
+            u = self._unframed_from
+            self._unframed_from = u - e if u > e else 0
         else:
             self._start = s
 
@@ -246,9 +255,27 @@ class ApduReader(hdlc.Window):
             return self._mbus(s, e)
         if c == 0:
             return self._wrapper(s, e)
+        if s < self._unframed_from:
+            return -1  # inside a frame whose checksum failed
         if c == _DATA_NOTIFICATION:
             return self._plain(s, e)
         return self._raw(c, s, e)
+
+    def _shield(self, s, n):
+        # The HDLC or M-Bus frame of n octets at s failed a check: no
+        # unframed APDU is taken from its octets (it would be that frame's
+        # damaged content, or run on into the next frame's header; with SC
+        # 0x20 nothing would tell). Frames inside it are still looked for.
+        # Returns -1, "not a unit".
+        if s + n > self._unframed_from:
+            self._unframed_from = s + n
+        return -1
+
+    def _compact(self):
+        s = self._start
+        super()._compact()
+        u = self._unframed_from
+        self._unframed_from = u - s if u > s else 0
 
     # HDLC, IEC 62056-46 frame format type 3
     def _hdlc(self, s, e):
@@ -287,6 +314,8 @@ class ApduReader(hdlc.Window):
             h = fcs16(buf, s + 1, p + 1)
             if buf[p + 1] != h & 0xFF or buf[p + 2] != h >> 8:
                 self.errors[FCS] += 1
+                if e - s >= length + 2 and buf[s + length + 1] == _FLAG:
+                    return self._shield(s, length + 2)  # a frame, its header damaged
                 return -1
         elif length != hl + 2:
             return -1
@@ -296,7 +325,7 @@ class ApduReader(hdlc.Window):
             f = hdlc.decode_frame(self._mv[s : s + length + 2])
         except DecodeError as x:
             self.errors[FCS if x.msg.startswith("wrong") else FRAMING] += 1  # HCS, FCS
-            return -1
+            return self._shield(s, length + 2)
         self.frames += 1
         if self.framing != HDLC and self.framing & HDLC:
             self._settle(HDLC)
@@ -328,16 +357,30 @@ class ApduReader(hdlc.Window):
         if e - s < 4:
             return 0
         n = buf[s + 1]
-        if buf[s + 2] != n or buf[s + 3] != _MBUS_START or n < 3:
+        if buf[s + 2] != n or buf[s + 3] != _MBUS_START:
             return -1
         if e - s < n + 6:
             return 0
-        if buf[s + n + 5] != _MBUS_STOP:
+        if n < 3:
+            # no long frame is that short. Sagemcom T210-D meters (Netz NOe)
+            # send frames of 256 and 257 octets with L = 00 and 01, the low
+            # octet of the length: taken when the frame 256 octets longer
+            # has its checksum and stop octet. (Frames with L of 3 or more
+            # are not waited for 256 octets more: one cut short would hold
+            # up the frames behind it.)
+            m = n + 256
+            if e - s < m + 6:
+                return 0
+            if buf[s + m + 5] != _MBUS_STOP or not self._mbus_sum(s, m):
+                self.errors[FRAMING] += 1
+                return self._shield(s, m + 6)
+            n = m
+        elif buf[s + n + 5] != _MBUS_STOP:
             self.errors[FRAMING] += 1
-            return -1
-        if sum(self._mv[s + 4 : s + 4 + n]) & 0xFF != buf[s + 4 + n]:
+            return self._shield(s, n + 6)
+        elif not self._mbus_sum(s, n):
             self.errors[FCS] += 1
-            return -1
+            return self._shield(s, n + 6)
         self.frames += 1
         if self.framing != MBUS and self.framing & MBUS:
             self._settle(MBUS)
@@ -347,6 +390,9 @@ class ApduReader(hdlc.Window):
         else:
             self._mbus_segment(ci, self._mv[s + 9 : s + 4 + n])
         return n + 6
+
+    def _mbus_sum(self, s, n):
+        return sum(self._mv[s + 4 : s + 4 + n]) & 0xFF == self._buf[s + 4 + n]
 
     def _mbus_segment(self, ci, data):
         seq = ci & 0x0F
