@@ -449,6 +449,38 @@ class TestPublishedValues(Check):
         self.assertEqual(len(r["values"]), 9)
         self.assertNotIn("1-1:51.7.0", r["values"])
 
+    def test_kamstrup_danish_list(self):
+        # rddl-network/EnergyAgent test_decrypter8.py: the frame and keys, and
+        # the plaintext it prints. Kamstrup sends no scaler_units: energies
+        # in 0.01 kWh (as AmsToMqttBridge and amsreader-firmware read the
+        # totals, and amsreader-firmware the ones per phase; the three
+        # phases add up to the total), currents 0.01 A, power factors 0.01
+        name = "kamstrup_dk_glo_hdlc"
+        (r,) = self.decode_sample(name)
+        self.check(
+            r,
+            "2020-01-07T14:47:20",
+            {
+                "1-1:0.2.129": "Kamstrup_V0001",
+                "1-1:1.8.0": 8666360,
+                "1-1:3.8.0": 177080,
+                "1-1:21.8.0": 2889320,
+                "1-1:41.8.0": 2886520,
+                "1-1:61.8.0": 2890510,
+                "1-1:22.8.0": 0,
+                "1-1:32.7.0": 224,
+                "1-1:13.7.0": 1.0,
+                "1-1:33.7.0": 1.0,
+                "1-1:53.7.0": 1.0,
+                "1-1:73.7.0": 1.0,
+            },
+            {"1-1:21.8.0": "Wh", "1-1:61.8.0": "Wh", "1-1:13.7.0": None, "1-1:31.7.0": "A"},
+        )
+        v = r["values"]
+        phases = sum(v["1-1:%d.8.0" % c]["value"] for c in (21, 41, 61))
+        self.assertLessEqual(abs(phases - v["1-1:1.8.0"]["value"]), 30)  # one 10 Wh step each
+        self.assertEqual(r["system_title"], "4b414d4501a4dc52")
+
     def test_kaifa_bare_lists_by_length(self):
         for name, n in (
             ("kaifa_no_list1_llc", 1),

@@ -808,11 +808,30 @@ def unit_name(code):
 # scaler by maker (system title or list id) and OBIS C.D, as the makers
 # document their HAN lists. Kaifa MA304/MA105 (list KFM_001): currents in mA,
 # voltages in 0.1 V. Kamstrup Omnipower (Kamstrup_V0001): currents in 0.01 A,
-# energies in 0.01 kWh. Landis+Gyr E450/E360 push lists: currents in 0.01 A,
-# power factors in 0.001.
+# energies in 0.01 kWh, and in the Danish list the energies per phase too
+# (their sum is the total's) and power factors in 0.01. Landis+Gyr E450/E360
+# push lists: currents in 0.01 A, power factors in 0.001.
 _SCALERS = {
     "KFM": ((31, 7, -3), (51, 7, -3), (71, 7, -3), (32, 7, -1), (52, 7, -1), (72, 7, -1)),
-    "KAM": ((31, 7, -2), (51, 7, -2), (71, 7, -2), (1, 8, 1), (2, 8, 1), (3, 8, 1), (4, 8, 1)),
+    "KAM": (
+        (31, 7, -2),
+        (51, 7, -2),
+        (71, 7, -2),
+        (1, 8, 1),
+        (2, 8, 1),
+        (3, 8, 1),
+        (4, 8, 1),
+        (21, 8, 1),
+        (41, 8, 1),
+        (61, 8, 1),
+        (22, 8, 1),
+        (42, 8, 1),
+        (62, 8, 1),
+        (13, 7, -2),
+        (33, 7, -2),
+        (53, 7, -2),
+        (73, 7, -2),
+    ),
     "LGZ": (
         (31, 7, -2),
         (51, 7, -2),
