@@ -662,6 +662,22 @@ class TestOtherCountries(_ValuesCase):
         self.assertEqual(_exact(v["1-0:1.8.0"]), (6545766, 0, "Wh"))
         self.assertEqual(_exact(v["1-0:4.7.0"]), (166, 0, "var"))
 
+    def test_identifier_under_an_unlisted_code(self):
+        # athombv's sagemcom-xt211.txt (anonymised: its CRC does not check):
+        # 0-0:96.1.2 holds the serial number as hex, 48 spaces in this copy,
+        # which the source's JSON gives as serialNumber
+        t = data("sagemcom_xt211_anon.txt")
+        self.assertEqual(check_telegram(t), CRC)
+        r = parse(t, exact=True)
+        v = r["values"]
+        self.assertEqual(r["errors"], [])
+        self.assertEqual(v["0-0:96.1.2"], {"value": " " * 48, "unit": None})
+        self.assertEqual(v["0-0:96.1.4"]["value"], "12345")
+        self.assertEqual(_exact(v["1-1:1.8.1"]), (1595070, -3, "kWh"))
+        self.assertEqual(_exact(v["1-0:51.7.0"]), (1719, -2, "A"))
+        self.assertEqual(_exact(v["1-0:41.7.0"]), (3946, -3, "kW"))
+        self.assertEqual(v["0-0:96.14.0"]["value"], 1)
+
     def test_hungary(self):
         r = parse(data("eon_hungary.txt"), exact=True)
         v = r["values"]
@@ -773,6 +789,11 @@ class TestParser(unittest.TestCase):
         ):
             v, e = self.one(b"0-0:96.13.0(" + sent + b")")
             self.assertEqual(v["0-0:96.13.0"]["value"], got, sent)
+        # equipment identifiers under any 96.1.x: text, never a number
+        for key in (b"0-0:96.1.2", b"0-0:96.1.3", b"0-2:96.1.2"):
+            for sent, got in ((b"4530303334", "E0034"), (b"123456", "123456"), (b"00", "00")):
+                v, e = self.one(key + b"(" + sent + b")")
+                self.assertEqual((v[key.decode()]["value"], e), (got, []), (key, sent))
 
     def test_exact_numbers(self):
         v, _ = self.one(b"1-0:1.8.1(123456.789*kWh)", exact=True)

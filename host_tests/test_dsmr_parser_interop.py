@@ -355,6 +355,26 @@ class TestAgainstDsmrParser(unittest.TestCase):
     def test_sagemcom_t210_austria(self):
         self.check_file("sagemcom_t210_austria.txt", SAGEMCOM_PLAIN, {}, objects=18)
 
+    def test_sagemcom_xt211_anon(self):
+        # anonymised (its CRC does not check); V5 has none of the e-MUCS
+        # objects, nor 0.0.0, 96.1.4 and the serial number 96.1.2
+        self.check_file(
+            "sagemcom_xt211_anon.txt",
+            specs.V5,
+            {"0-0:96.14.0": DIGITS, "0-0:96.13.0": EMPTY},
+            unknown=[
+                "0-0:0.0.0",
+                "0-0:96.1.4",
+                "0-0:96.1.2",
+                "0-0:96.13.1",
+                "1-1:1.6.0",
+                "0-0:98.1.0",
+                "1-0:1.4.0",
+            ],
+            objects=30,
+            crc_ok=False,
+        )
+
     def test_eon_hungary(self):
         # EON_HUNGARY leaves the 0-0:98.1.0 billing snapshot out (commented out
         # in its specification); ours keeps it as text

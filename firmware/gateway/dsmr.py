@@ -13,8 +13,9 @@ reads a UART or a clock. Three layers, each usable alone:
 - ``parse(telegram)``: the header and a dict of values keyed by OBIS as written
   in the telegram. Every object of DSMR 5.0.2 (P1 CS 5.0.2), Belgian e-MUCS H,
   DSMR 2.2/3 and 4 (M-Bus channels for gas, water, heat); any other
-  ``OBIS(value[*unit])`` line gives a number or a raw string. Never raises on
-  content: a malformed line goes to ``errors``.
+  ``OBIS(value[*unit])`` line gives a number or a raw string, except that
+  equipment identifiers and messages (C.D = 96.1, 96.13) are always text.
+  Never raises on content: a malformed line goes to ``errors``.
 - ``SmartyReader``: the encrypted P1 of Luxembourg (Smarty, "P1 specification
   v1.1.3" 3.2.5). A frame is a general-glo-ciphering APDU: 0xDB, system
   title length (8) and title, the length of the rest (0x82 and two octets),
@@ -522,7 +523,10 @@ def _gas_old(groups, exact):
 
 def _interpret(cde, groups, rest, exact):
     kind = _KINDS.get(cde)
-    if kind is None and cde.startswith("96.13."):  # text messages (96.13.0, .1, Lux .2-.5)
+    if kind is None and (cde.startswith("96.1.") or cde.startswith("96.13.")):
+        # equipment identifiers (96.1.0-.9, e.g. Sagemcom's 96.1.2 serial)
+        # and text messages (96.13.0, .1, Lux .2-.5): text, sent as hex
+        # octets or as is, never a number
         kind = _HEX
     ng = len(groups)
     if kind == _FAILURES:
