@@ -70,6 +70,50 @@ def test_smarty_with_and_without_the_key(tmp_path):
     assert rc == 1 and r["errors"] == ["missing key"]
 
 
+def test_an_authenticated_frame_with_the_encryption_key_only(tmp_path):
+    # Energienetze Steiermark publishes only the EK of its Sagemcom's SC 0x30
+    # frames: without --unauthenticated the tag cannot be checked, and the
+    # error must not blame the key, which does decipher the frame
+    hexed, fields = han_sample("steiermark_sagemcom_glo_p1")
+    rc, r, _ = run(hexed, "--key", fields["ek"], tmp_path=tmp_path)
+    assert rc == 1 and r["errors"] == ["missing key"], r
+    assert any("deciphers" in w for w in r["warnings"]), r
+    assert r["values"] == {}
+    rc, r, _ = run(hexed, "--key", fields["ek"], "--unauthenticated", tmp_path=tmp_path)
+    assert rc == 0 and r["errors"] == [], r
+    assert r["kind"] == "p1-encrypted"
+    assert r["values"]["1-0:1.8.0"] == {"value": 14159934, "unit": "Wh"}
+    assert r["warnings"] == ["its tag was not checked: no authentication key"]
+    # a wrong encryption key deciphers to noise: then the key is the fault
+    for extra in ((), ("--unauthenticated",)):
+        rc, r, _ = run(hexed, "--key", "11" * 16, *extra, tmp_path=tmp_path)
+        assert rc == 1 and r["errors"] == ["wrong key or tag mismatch"], r
+
+
+def test_unchecked_tag_leaves_the_telegram_crc_to_judge(tmp_path):
+    # AES-CTR: one bit flipped in the ciphertext flips one in the telegram;
+    # with no tag checked, its CRC is what tells
+    hexed, fields = han_sample("steiermark_sagemcom_glo_p1")
+    octets = bytearray(bytes.fromhex(hexed))
+    octets[200] ^= 0x01
+    rc, r, _ = run(bytes(octets), "--key", fields["ek"], "--unauthenticated", tmp_path=tmp_path)
+    assert rc == 1 and r["errors"] == ["crc"], r
+
+
+def test_unauthenticated_does_not_override_an_authentication_key(tmp_path):
+    # EnergyAgent's Sagemcom sample: the AK published with it does not
+    # verify the tag; given, it is checked, --unauthenticated or not
+    hexed, fields = han_sample("austria_sagemcom_glo_p1")
+    keys = ("--key", fields["ek"], "--auth-key", fields["ak"])
+    for extra in ((), ("--unauthenticated",)):
+        rc, r, _ = run(hexed, *keys, *extra, tmp_path=tmp_path)
+        assert rc == 1 and r["errors"] == ["wrong key or tag mismatch"], r
+    rc, r, _ = run(hexed, "--key", fields["ek"], "--unauthenticated", tmp_path=tmp_path)
+    assert rc == 0, r
+    assert r["values"]["1-0:1.8.0"]["value"] == 7112944
+    assert r["values"]["1-0:2.8.0"]["value"] == 33153972
+
+
 def test_han_hdlc_frames(tmp_path):
     for name, code in (("kamstrup_se_hdlc", "1-1:1.7.0"), ("aidon_se_hdlc", "1-0:1.7.0")):
         hexed, _ = han_sample(name)

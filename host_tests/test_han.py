@@ -496,6 +496,8 @@ class TestPublishedValues(Check):
             "lg_e450_gbt_encrypted": ["missing key"],  # SC 0x30, its AK is not published
             "dlms_cosem_glo": ["unknown layout"],  # the body is one octet string
             "dlms_cosem_glo_plain": ["unknown layout"],
+            "steiermark_sagemcom_glo_p1": ["missing key"],  # SC 0x30, only the EK published
+            "austria_sagemcom_glo_p1": ["wrong key or tag mismatch"],  # its AK does not verify
         }
         for name in SAMPLES:
             res = self.decode_sample(name)
@@ -505,7 +507,7 @@ class TestPublishedValues(Check):
             self.assertEqual(len(res), 1, name)
             self.assertEqual(res[0]["errors"], expect.get(name, []), name)
             if not res[0]["errors"]:
-                self.assertTrue(res[0]["values"], name)
+                self.assertTrue(res[0]["values"] or res[0].get("telegram"), name)
 
 
 class TestAustrianExamples(Check):
@@ -581,6 +583,29 @@ class TestAustrianExamples(Check):
             self.assertEqual(r.feed(flip(stream, i)) + r.idle(), [], i)
             self.assertEqual(r.errors["framing"], 2, i)  # that frame, then the lone last one
             self.assertEqual(r.frames, 1, i)
+
+    def test_sagemcom_p1_telegram_with_the_encryption_key_only(self):
+        # Austrian Sagemcom T210-D: a DSMR telegram in general-glo-ciphering
+        # SC 0x30. Steiermark publishes the encryption key only; the AK
+        # published with the other sample does not verify its tag
+        from gateway import dsmr
+
+        for name, head, want in (
+            ("steiermark_sagemcom_glo_p1", "/EST5\\253717584_A", (14159934, 7086646)),
+            ("austria_sagemcom_glo_p1", "/EST5\\253717584_A", (7112944, 33153972)),
+        ):
+            res = han.decode(apdu_of(name), keys_of(name, unauthenticated=True))
+            if name == "austria_sagemcom_glo_p1":  # an AK given is checked
+                self.assertEqual(res["errors"], ["wrong key or tag mismatch"])
+                s = SAMPLES[name]
+                res = han.decode(apdu_of(name), han.Keys(s["ek"], unauthenticated=True))
+            self.assertEqual(res["errors"], [], name)
+            text = res["telegram"].encode()
+            self.assertTrue(text.startswith(head.encode()), name)
+            self.assertIsNone(dsmr.check_telegram(text), name)  # its own CRC checks
+            v = dsmr.parse(text)["values"]
+            self.assertEqual((v["1-0:1.8.0"]["value"], v["1-0:2.8.0"]["value"]), want, name)
+            self.assertEqual(v["1-0:1.8.0"]["unit"], "Wh")
 
     def test_wrong_key_on_encryption_only(self):
         # no tag to check: a wrong key deciphers to noise, which is no APDU

@@ -1,13 +1,16 @@
 """Decode a captured P1 telegram, HAN frame or DLMS APDU, and say why when it
 does not decode.
 
-    python -m tools.decode FILE [--key HEX] [--auth-key HEX] [--json]
+    python -m tools.decode FILE [--key HEX] [--auth-key HEX] [--unauthenticated] [--json]
 
 FILE ('-' for standard input) holds a DSMR P1 telegram (text), Luxembourg's
 encrypted P1, a HAN push (HDLC, M-Bus or wrapper frame, or a bare APDU),
 binary or as hex text; which one it is is found from the content. ``--key``
 is the meter's encryption key (GUEK), ``--auth-key`` its authentication key
-(GAK; Luxembourg's fixed one is tried when it is not given). Prints the values
+(GAK; Luxembourg's fixed one is tried when it is not given).
+``--unauthenticated`` deciphers a frame with a tag (SC 0x30) that no key
+given verifies, without checking the tag: some network operators (Austria)
+hand out the encryption key only; a warning says so. Prints the values
 (``--json``: ``{"kind", "values", "errors", ...}``) and exits 1 when the input
 cannot be decoded (framing, CRC, unknown layout, missing or wrong key, tag
 mismatch, stale counter), 2 on a usage error. The firmware's own decoders
@@ -40,6 +43,11 @@ def main(argv=None):
     p.add_argument("file")
     p.add_argument("--key", default=None, help="encryption key (GUEK), hex")
     p.add_argument("--auth-key", default=None, help="authentication key (GAK), hex")
+    p.add_argument(
+        "--unauthenticated",
+        action="store_true",
+        help="decipher a frame whose tag no key given verifies, without checking the tag",
+    )
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     try:
@@ -57,7 +65,7 @@ def main(argv=None):
     except OSError as e:
         print("cannot read %s: %s" % (a.file, e), file=sys.stderr)
         return 2
-    res = _jsonable(decode(data, key, ak))
+    res = _jsonable(decode(data, key, ak, a.unauthenticated))
     if a.json:
         print(json.dumps(res))
     else:

@@ -2,10 +2,10 @@
 diagnostic behind ``python -m tools.decode`` on the host and the gateway's
 ``<base>/<node>/diagnose`` topic on a board.
 
-``decode(data, key=None, auth_key=None)`` takes the octets as captured: a
-DSMR P1 telegram (text), Luxembourg's encrypted P1, a HAN push (an HDLC
-frame, an M-Bus or wrapper frame, a bare APDU), or any of them as hex text,
-and returns::
+``decode(data, key=None, auth_key=None, unauthenticated=False)`` takes the
+octets as captured: a DSMR P1 telegram (text), Luxembourg's encrypted P1, a
+HAN push (an HDLC frame, an M-Bus or wrapper frame, a bare APDU), or any of
+them as hex text, and returns::
 
     {"kind": "p1" | "p1-encrypted" | "han" | None,
      "values": {"1-0:1.8.1": {"value": 4.426, "unit": "kWh"}, ...},
@@ -15,6 +15,13 @@ and returns::
 
 Errors use the decoders' words: framing, crc (fcs for HDLC), unknown
 layout, missing key, wrong key or tag mismatch, stale counter.
+
+A frame with a tag (SC 0x30, 0x10) and no ``auth_key``: Luxembourg's fixed
+key is tried. Failing that, when ``key`` deciphers the frame the error is
+"missing key" (only the authentication key is), when it does not "wrong
+key or tag mismatch". With ``unauthenticated`` such a frame is deciphered
+without its tag being checked, as some network operators hand out the
+encryption key only, and a warning says the tag was not checked.
 """
 
 import binascii
@@ -65,19 +72,34 @@ def _p1(text, res, authenticated=False):
     return res
 
 
-def _han_apdu(apdu, key, auth_key):
+def _han_apdu(apdu, key, auth_key, unauthenticated):
     keys = han.Keys(key, auth_key) if key else None
     r = han.decode(apdu, keys)
-    if key and auth_key is None and han.MISSING_KEY in r["errors"]:
-        # Luxembourg's Smarty authenticates with a published fixed key
-        retry = han.decode(apdu, han.Keys(key, dsmr.SMARTY_AK))
-        if retry["errors"]:
-            retry["warnings"] = ["no authentication key given: Luxembourg's was tried"]
-        r = retry
+    if not key or auth_key is not None or han.MISSING_KEY not in r["errors"]:
+        return r
+    # a tag and no authentication key: Luxembourg's Smarty authenticates
+    # with a published fixed one
+    retry = han.decode(apdu, han.Keys(key, dsmr.SMARTY_AK))
+    if not retry["errors"]:
+        return retry
+    trial = han.decode(apdu, han.Keys(key, unauthenticated=True))
+    if unauthenticated:
+        trial["warnings"] = ["its tag was not checked: no authentication key"]
+        trial["tag_unchecked"] = True
+        return trial
+    if han.TAG_MISMATCH in trial["errors"]:
+        # it deciphers to noise: the key is wrong, whatever the tag needs
+        retry["warnings"] = ["no authentication key given: Luxembourg's was tried"]
+        return retry
+    # the key is right: only the authentication key is missing
+    r["warnings"] = [
+        "the key deciphers the frame, but its tag needs the authentication key "
+        "(Luxembourg's did not verify it); without one it can be read unauthenticated"
+    ]
     return r
 
 
-def decode(data, key=None, auth_key=None):
+def decode(data, key=None, auth_key=None, unauthenticated=False):
     raw = _octets(data)
     lead = raw.lstrip(b"\r\n \t\x00\xff")
     if lead[:1] == b"/":
@@ -93,7 +115,7 @@ def decode(data, key=None, auth_key=None):
         return res
     res = _result("han")
     for apdu in apdus:
-        r = _han_apdu(apdu, key, auth_key)
+        r = _han_apdu(apdu, key, auth_key, unauthenticated)
         for k in ("system_title", "invocation_counter", "timestamp"):
             if r.get(k) is not None:
                 res[k] = r[k]
@@ -101,6 +123,7 @@ def decode(data, key=None, auth_key=None):
         res["warnings"] += r.get("warnings", [])
         if r.get("telegram"):
             res["kind"] = "p1-encrypted"
-            _p1(r["telegram"].encode(), res, authenticated=True)
+            # a tag not checked proves nothing: then the telegram's CRC counts
+            _p1(r["telegram"].encode(), res, authenticated=not r.get("tag_unchecked"))
         res["values"].update(r["values"])
     return res
