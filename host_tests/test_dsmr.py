@@ -55,6 +55,7 @@ WITH_CRC = (
     "eon_hungary.txt",
     "sagemcom_t210_austria.txt",
     "sweden_ell5.txt",
+    "luxembourg_spec_example.txt",
 )
 WITHOUT_CRC = ("dsmr22_example.txt", "dsmr30_example.txt", "q3d_easymeter.txt")
 
@@ -623,6 +624,33 @@ class TestOtherCountries(_ValuesCase):
         self.assertEqual(_exact(v["0-0:96.7.21"]), (69, 0, None))
         for k in ("0-0:96.13.0", "0-0:96.13.2", "0-0:96.13.5"):
             self.assertEqual(v[k]["value"], "", k)
+
+    def test_luxembourg_spec_example(self):
+        # athombv's copy of the Luxembourg P1 specification's example, with
+        # the values its JSON gives; 1-1:31.4.0 carries two currents, kept
+        # as sent rather than refused
+        r = parse(data("luxembourg_spec_example.txt"), exact=True)
+        v = r["values"]
+        self.assertEqual(r["errors"], [])
+        self.assertEqual(len(v), 64)
+        self.assertEqual(r["timestamp"], (2020, 7, 6, 10, 41, 57, S))
+        self.assertEqual(v["0-0:42.0.0"]["value"], "SAG1030790002574")
+        self.assertEqual(v["1-1:31.4.0"], {"value": "(100*A)(-063*A)", "unit": None})
+        self.assertEqual(_exact(v["1-0:1.8.0"]), (25653, -3, "kWh"))
+        self.assertEqual(_exact(v["1-0:2.8.0"]), (40, -3, "kWh"))
+        self.assertEqual(_exact(v["1-0:1.7.0"]), (5, -3, "kW"))
+        self.assertEqual(_exact(v["1-0:32.7.0"]), (2330, -1, "V"))
+        self.assertEqual(_exact(v["1-0:21.7.0"]), (5, -3, "kW"))
+        self.assertEqual(_exact(v["0-0:96.7.21"]), (99, 0, None))
+        self.assertEqual(_exact(v["1-0:32.32.0"]), (40, 0, None))
+        m = mbus_devices(v)  # exact mode: mantissas (scaler -3)
+        self.assertEqual((m[1]["type"], m[1]["value"], m[1]["unit"]), (3, 6, "m3"))
+        self.assertEqual(m[1]["timestamp"], (2020, 7, 6, 10, 31, 40, S))
+        self.assertEqual((m[4]["type"], m[4]["value"]), (3, 28103))
+        self.assertEqual((m[2]["type"], m[2]["id"]), (7, ""))
+        # Fluvius sends one current limit under 31.4.0: still a number
+        r = parse(b"/FLU5\\253769484_A\r\n\r\n1-0:31.4.0(999*A)\r\n!0000\r\n", exact=True)
+        self.assertEqual((_exact(r["values"]["1-0:31.4.0"]), r["errors"]), ((999, 0, "A"), []))
 
     def test_sweden(self):
         r = parse(data("sweden_ell5.txt"), exact=True)

@@ -426,6 +426,46 @@ class TestAgainstDsmrParser(unittest.TestCase):
             crc_ok=False,
         )
 
+    def test_luxembourg_spec_example(self):
+        # LUXEMBOURG_SMARTY reads the DSMR 5 objects with 42.0.0 and 2.8.0;
+        # the others (1-1:31.4.0 among them) are beyond it
+        self.check_file(
+            "luxembourg_spec_example.txt",
+            specs.LUXEMBOURG_SMARTY,
+            {
+                "0-0:42.0.0": HEX,
+                "0-0:96.13.0": EMPTY,
+                "0-1:96.1.0": HEX,
+                "0-2:96.1.0": EMPTY,
+                "0-3:96.1.0": EMPTY,
+                "0-4:96.1.0": HEX,
+            },
+            unknown=[
+                "1-0:3.8.0",
+                "1-0:4.8.0",
+                "1-0:3.7.0",
+                "1-0:4.7.0",
+                "0-0:17.0.0",
+                "1-0:9.7.0",
+                "1-0:10.7.0",
+                "1-1:31.4.0",
+                "0-0:96.3.10",
+                "0-1:96.3.10",
+                "0-2:96.3.10",
+                "0-0:96.13.2",
+                "0-0:96.13.3",
+                "0-0:96.13.4",
+                "0-0:96.13.5",
+                "1-0:23.7.0",
+                "1-0:43.7.0",
+                "1-0:63.7.0",
+                "1-0:24.7.0",
+                "1-0:44.7.0",
+                "1-0:64.7.0",
+            ],
+            objects=43,
+        )
+
     def test_smarty_encrypted(self):
         # The frame, decrypted by dsmr_parser (through dlms_cosem, the tag
         # checked with MSN's fixed authentication key) and by our SmartyReader
