@@ -466,6 +466,146 @@ class TestAgainstDsmrParser(unittest.TestCase):
             objects=43,
         )
 
+    # Sweden: SWEDEN has the reactive power per phase, not 3.7.0 / 4.7.0.
+    # Two of these send W in summer (20 October 2020, 8 April 2022)
+
+    def test_lgf5e360_a(self):
+        self.check_file(
+            "lgf5e360_a.txt", specs.SWEDEN, {}, unknown=["1-0:3.7.0", "1-0:4.7.0"], objects=25
+        )
+
+    def test_lgf5e360_d(self):
+        self.check_file(
+            "lgf5e360_d.txt", specs.SWEDEN, {}, unknown=["1-0:3.7.0", "1-0:4.7.0"], objects=25
+        )
+
+    def test_ell5_2020(self):
+        self.check_file(
+            "ell5_2020.txt",
+            specs.SWEDEN,
+            {"0-0:1.0.0": FLAG},
+            unknown=["1-0:3.7.0", "1-0:4.7.0"],
+            objects=25,
+        )
+
+    def test_kam5_sweden(self):
+        self.check_file(
+            "kam5_sweden.txt",
+            specs.SWEDEN,
+            {"0-0:1.0.0": FLAG},
+            unknown=["1-0:3.7.0", "1-0:4.7.0"],
+            objects=25,
+        )
+
+    def test_kam5_sweden_2021(self):
+        self.check_file(
+            "kam5_sweden_2021.txt",
+            specs.SWEDEN,
+            {},
+            unknown=["1-0:3.7.0", "1-0:4.7.0"],
+            objects=25,
+        )
+
+    def test_xmx5_dsmr40(self):
+        # V4 has no 17.0.0 (threshold) or 96.3.10 (breaker)
+        self.check_file(
+            "xmx5_dsmr40.txt",
+            specs.V4,
+            {
+                "0-0:96.1.1": HEX,
+                "0-0:96.14.0": DIGITS,
+                "0-0:96.13.1": EMPTY,
+                "0-0:96.13.0": EMPTY,
+            },
+            unknown=["0-0:17.0.0", "0-0:96.3.10"],
+            objects=17,
+        )
+
+    def test_kfm5_dsmr42_2018(self):
+        self.check_file(
+            "kfm5_dsmr42_2018.txt",
+            specs.V4,
+            {
+                "0-0:96.1.1": HEX,
+                "0-0:96.14.0": DIGITS,
+                "0-0:96.13.1": EMPTY,
+                "0-0:96.13.0": EMPTY,
+                "0-1:96.1.0": HEX,
+            },
+            objects=33,
+        )
+
+    def test_isk5_m550t(self):
+        self.check_file(
+            "isk5_m550t.txt",
+            specs.V5,
+            {"0-0:96.1.1": HEX, "0-0:96.14.0": DIGITS, "0-0:96.13.0": EMPTY, "0-1:96.1.0": HEX},
+            objects=35,
+        )
+
+    def test_kfm5_1phase(self):
+        self.check_file(
+            "kfm5_1phase.txt",
+            specs.V4,
+            {
+                "0-0:96.1.1": HEX,
+                "0-0:96.14.0": DIGITS,
+                "0-0:96.13.1": EMPTY,
+                "0-0:96.13.0": EMPTY,
+                "0-1:96.1.0": HEX,
+            },
+            objects=23,
+        )
+
+    def test_xmx5_dsmr42(self):
+        # its ids are xxx... (anonymised): the same text to both
+        self.check_file(
+            "xmx5_dsmr42.txt",
+            specs.V4,
+            {"0-0:96.14.0": DIGITS, "0-0:96.13.1": EMPTY, "0-0:96.13.0": EMPTY},
+            objects=33,
+        )
+
+    def test_flu5_polyphase(self):
+        self.check_file(
+            "flu5_polyphase.txt",
+            specs.BELGIUM_FLUVIUS,
+            {"0-0:96.14.0": DIGITS, "0-0:96.13.0": EMPTY},
+            objects=24,
+        )
+
+    def test_smarty_nexxtlab_plain(self):
+        # as smarty_plaintext.txt, whose CRC this one's does check
+        self.check_file(
+            "smarty_nexxtlab_plain.txt",
+            specs.LUXEMBOURG_SMARTY,
+            {"0-0:96.13.0": EMPTY, "0-0:42.0.0": HEX},
+            unknown=[
+                "1-0:3.8.0",
+                "1-0:4.8.0",
+                "1-0:3.7.0",
+                "1-0:4.7.0",
+                "0-0:17.0.0",
+                "0-0:96.3.10",
+                "0-0:96.13.2",
+                "0-0:96.13.3",
+                "0-0:96.13.4",
+                "0-0:96.13.5",
+            ],
+            objects=18,
+        )
+
+    def test_est5_t210d_glo(self):
+        self.check_file("est5_t210d_glo.txt", SAGEMCOM_PLAIN, {}, objects=18)
+
+    def test_est5_steiermark_glo(self):
+        self.check_file("est5_steiermark_glo.txt", SAGEMCOM_PLAIN, {}, objects=18)
+
+    def test_esy5q3db1024(self):
+        # its gateway adds a line and 33 octets FF after the telegram
+        t = v.data("esy5q3db1024.txt")
+        self.check(t, specs.Q3D, t.decode("latin-1"), True, {"1-0:96.5.5*255": DIGITS}, [], 9)
+
     def test_smarty_encrypted(self):
         # The frame, decrypted by dsmr_parser (through dlms_cosem, the tag
         # checked with MSN's fixed authentication key) and by our SmartyReader

@@ -263,6 +263,22 @@ PUBLISHED = {
         },
         {},
     ),
+    # athombv/node-dsmr-parser aidon-example-1.json
+    "aidon_no_list2_1phase_hdlc": (
+        None,
+        {
+            "1-1:0.2.129": "AIDON_V0001",
+            "0-0:96.1.0": "7359992890941742",
+            "0-0:96.1.7": "6515",
+            "1-0:1.7.0": 1362,
+            "1-0:2.7.0": 0,
+            "1-0:3.7.0": 996,
+            "1-0:4.7.0": 0,
+            "1-0:31.7.0": 9.3,
+            "1-0:32.7.0": 250,
+        },
+        {"1-0:1.7.0": "W", "1-0:3.7.0": "var", "1-0:31.7.0": "A", "1-0:32.7.0": "V"},
+    ),
     "aidon_no_list3_llc": (
         "2020-01-21T16:00:00+00:00",
         {
@@ -606,6 +622,19 @@ class TestAustrianExamples(Check):
             v = dsmr.parse(text)["values"]
             self.assertEqual((v["1-0:1.8.0"]["value"], v["1-0:2.8.0"]["value"]), want, name)
             self.assertEqual(v["1-0:1.8.0"]["unit"], "Wh")
+
+    def test_kaifa_ma309_real_frames(self):
+        # a real Netz NOe Kaifa MA309 push with its key (no values published
+        # by the source; these are read off its plaintext)
+        r, (res,) = receive(data("evn_kaifa_ma309_real_mbus"), keys_of("evn_kaifa_ma309_real_mbus"))
+        self.check(
+            res,
+            "2022-02-04T16:43:20+01:00",
+            {"1-0:1.8.0": 1340436, "1-0:1.7.0": 1055, "1-0:32.7.0": 234.5, "1-0:31.7.0": 3.83},
+            {"1-0:1.8.0": "Wh", "1-0:32.7.0": "V"},
+        )
+        self.assertEqual(res["system_title"], "4b464d6750000881")
+        self.assertEqual(r.reader.frames, 2)
 
     def test_wrong_key_on_encryption_only(self):
         # no tag to check: a wrong key deciphers to noise, which is no APDU
@@ -1174,6 +1203,19 @@ class TestSecurity(Check):
         self.assertEqual(res["errors"], [])
         self.assertEqual(res["telegram"], text)
         self.assertEqual(res["values"], {})
+
+
+class TestSmartyFrame(Check):
+    def test_nexxtlab_frame(self):
+        # NEXXTLAB's real Smarty frame: deciphered and verified with its key
+        # and the fixed AK, its telegram is data/dsmr/smarty_nexxtlab_plain.txt
+        res = han.decode(apdu_of("nexxtlab_smarty"), keys_of("nexxtlab_smarty"))
+        self.assertEqual(res["errors"], [])
+        self.assertEqual(
+            (res["system_title"], res["invocation_counter"]), ("534147677001bd54", 0x5A8E3)
+        )
+        with open(_HERE + "/data/dsmr/smarty_nexxtlab_plain.txt", "rb") as f:
+            self.assertEqual(res["telegram"].encode(), f.read())
 
 
 class TestValues(Check):
