@@ -806,48 +806,31 @@ def unit_name(code):
 
 # Registers some meters push without their scaler_unit (attribute 3): the
 # scaler by maker (system title or list id) and OBIS C.D, as the makers
-# document their HAN lists. Kaifa MA304/MA105 (list KFM_001): currents in mA,
+# document their HAN lists, three octets a register: C, D and the scaler
+# (two's complement). Kaifa MA304/MA105 (list KFM_001): currents in mA,
 # voltages in 0.1 V. Kamstrup Omnipower (Kamstrup_V0001): currents in 0.01 A,
 # energies in 0.01 kWh, and in the Danish list the energies per phase too
 # (their sum is the total's) and power factors in 0.01. Landis+Gyr E450/E360
 # push lists: currents in 0.01 A, power factors in 0.001.
 _SCALERS = {
-    "KFM": ((31, 7, -3), (51, 7, -3), (71, 7, -3), (32, 7, -1), (52, 7, -1), (72, 7, -1)),
-    "KAM": (
-        (31, 7, -2),
-        (51, 7, -2),
-        (71, 7, -2),
-        (1, 8, 1),
-        (2, 8, 1),
-        (3, 8, 1),
-        (4, 8, 1),
-        (21, 8, 1),
-        (41, 8, 1),
-        (61, 8, 1),
-        (22, 8, 1),
-        (42, 8, 1),
-        (62, 8, 1),
-        (13, 7, -2),
-        (33, 7, -2),
-        (53, 7, -2),
-        (73, 7, -2),
-    ),
-    "LGZ": (
-        (31, 7, -2),
-        (51, 7, -2),
-        (71, 7, -2),
-        (13, 7, -3),
-        (33, 7, -3),
-        (53, 7, -3),
-        (73, 7, -3),
-    ),
+    # IL1-3 -3, UL1-3 -1
+    "KFM": b"\x1f\x07\xfd\x33\x07\xfd\x47\x07\xfd\x20\x07\xff\x34\x07\xff\x48\x07\xff",
+    # IL1-3 -2; A+, A-, R+, R- 1; A+, A- of L1-L3 1; PF, PF L1-L3 -2
+    "KAM": b"\x1f\x07\xfe\x33\x07\xfe\x47\x07\xfe\x01\x08\x01\x02\x08\x01\x03\x08\x01"
+    b"\x04\x08\x01\x15\x08\x01\x29\x08\x01\x3d\x08\x01\x16\x08\x01\x2a\x08\x01"
+    b"\x3e\x08\x01\x0d\x07\xfe\x21\x07\xfe\x35\x07\xfe\x49\x07\xfe",
+    # IL1-3 -2, PF, PF L1-L3 -3
+    "LGZ": b"\x1f\x07\xfe\x33\x07\xfe\x47\x07\xfe\x0d\x07\xfd\x21\x07\xfd\x35\x07\xfd\x49\x07\xfd",
 }
 
 
 def _scaler(maker, code):
-    for c, d, s in _SCALERS.get(maker, ()):
-        if code[2] == c and code[3] == d:
-            return s
+    t = _SCALERS.get(maker)
+    if t is not None:
+        for i in range(0, len(t), 3):
+            if code[2] == t[i] and code[3] == t[i + 1]:
+                s = t[i + 2]
+                return s - 256 if s > 127 else s
     return 0
 
 
@@ -965,21 +948,6 @@ def _value(code, typed, su, maker):
 _LIST_VERSION = b"\x01\x01\x00\x02\x81\xff"  # 1-1:0.2.129, OBIS list version identifier
 _DEVICE_NAME = b"\x00\x00\x2a\x00\x00\xff"  # 0-0:42.0.0, COSEM logical device name
 _CLOCK = b"\x00\x00\x01\x00\x00\xff"  # 0-0:1.0.0
-_METER_ID = b"\x00\x00\x60\x01\x00\xff"  # 0-0:96.1.0, meter ID (serial number)
-_A_IN = b"\x01\x00\x01\x08\x00\xff"  # 1-0:1.8.0, A+ (Wh)
-_A_OUT = b"\x01\x00\x02\x08\x00\xff"  # 1-0:2.8.0, A-
-_R_IN = b"\x01\x00\x03\x08\x00\xff"  # 1-0:3.8.0, R+ (varh)
-_R_OUT = b"\x01\x00\x04\x08\x00\xff"  # 1-0:4.8.0, R-
-_P_IN = b"\x01\x00\x01\x07\x00\xff"  # 1-0:1.7.0, P+ (W)
-_P_OUT = b"\x01\x00\x02\x07\x00\xff"  # 1-0:2.7.0, P-
-_Q_IN = b"\x01\x00\x03\x07\x00\xff"  # 1-0:3.7.0, Q+ (var)
-_Q_OUT = b"\x01\x00\x04\x07\x00\xff"  # 1-0:4.7.0, Q-
-
-
-def _c(c, d=7, e=0):
-    # 1-0:C.D.E, an electricity code; used while the tables below are built
-    return bytes((1, 0, c, d, e, 255))
-
 
 # Kaifa's Norwegian lists (list KFM_001, from the NVE/NEK HAN OBIS list):
 # bare values in a fixed order, told apart by their count. Three-phase list 3
@@ -987,70 +955,81 @@ def _c(c, d=7, e=0):
 # UL2, UL3; list 1 is active power import alone.
 _KFM_LIST3 = (
     _LIST_VERSION,
-    _METER_ID,
+    b"\x00\x00\x60\x01\x00\xff",  # 0-0:96.1.0 meter ID (GS1)
     b"\x00\x00\x60\x01\x07\xff",  # 0-0:96.1.7 meter type
-    _P_IN,
-    _P_OUT,
-    _Q_IN,
-    _Q_OUT,
-    _c(31),  # IL1
-    _c(51),  # IL2
-    _c(71),  # IL3
-    _c(32),  # UL1
-    _c(52),  # UL2
-    _c(72),  # UL3
+    b"\x01\x00\x01\x07\x00\xff",  # P+ (W)
+    b"\x01\x00\x02\x07\x00\xff",  # P-
+    b"\x01\x00\x03\x07\x00\xff",  # Q+ (var)
+    b"\x01\x00\x04\x07\x00\xff",  # Q-
+    b"\x01\x00\x1f\x07\x00\xff",  # IL1
+    b"\x01\x00\x33\x07\x00\xff",  # IL2
+    b"\x01\x00\x47\x07\x00\xff",  # IL3
+    b"\x01\x00\x20\x07\x00\xff",  # UL1
+    b"\x01\x00\x34\x07\x00\xff",  # UL2
+    b"\x01\x00\x48\x07\x00\xff",  # UL3
     _CLOCK,
-    _A_IN,
-    _A_OUT,
-    _R_IN,
-    _R_OUT,
+    b"\x01\x00\x01\x08\x00\xff",  # A+ (Wh)
+    b"\x01\x00\x02\x08\x00\xff",  # A-
+    b"\x01\x00\x03\x08\x00\xff",  # R+ (varh)
+    b"\x01\x00\x04\x08\x00\xff",  # R-
 )
 _ONE_PHASE = (0, 1, 2, 3, 4, 5, 6, 7, 10, 13, 14, 15, 16, 17)
 
-# Other lists of bare values, Austrian and Slovenian: (shape, codes,
-# scalers). The shape has one letter per element, its type: t a date-time
-# (octet string of 12), s another octet string, i an octet string of 2 read
-# as a number (the tariff), n the push setup's logical name (0-0:25.9.0 ..
-# 0-255:25.9.0), u double-long-unsigned, v long-unsigned, b boolean. A list
-# is one of these when its element count and every element's type match.
-# The codes give each element's OBIS code (None: left out, the header
-# date-time or texts that are always empty), the scalers (None: all 0) its
-# scaler; units follow from the codes (_obis_unit): energies in Wh and
-# varh, powers in W and var.
-_WN = (_CLOCK, _A_IN, _A_OUT, _R_IN, _R_OUT, _P_IN, _P_OUT, _Q_IN, _Q_OUT)
-_KNG = (None, _METER_ID, None, None, _A_IN, _A_OUT, _R_IN, _R_OUT, _P_IN, _P_OUT)
+# Other lists of bare values, Austrian and Slovenian, in pairs: the shape,
+# one letter per element giving its type (t a date-time: octet string of
+# 12; s another octet string; i an octet string of 2 read as a number, the
+# tariff; n a push setup's logical name, 0-x:25.9.y; u double-long-
+# unsigned; v long-unsigned; b boolean), then what each element is, seven
+# octets an element: its OBIS code A B C D E F (A = FF: left out, e.g. the
+# date-time the header has too, or texts always empty) and its scaler (two's
+# complement). A list is one of these when its element count and every
+# element's type match. Units follow from the codes (_obis_unit): energies
+# in Wh and varh, powers in W and var. (Bytes constants stay in flash.)
 _BARE = (
     # Wiener Netze (Iskra AM550, Landis+Gyr E450): the clock, +A, -A, +R,
     # -R, +P, -P, +Q, -Q
-    ("tuuuuuuuu", _WN, None),
-    # Wiener Netze, Siemens IM350: its logical device name first (SMS...)
-    ("stuuuuuuuu", (_DEVICE_NAME,) + _WN, None),
-    # Kaernten Netz (IM350, AM550): the push setup's name, the serial number,
-    # time, date, +A, -A, +R, -R, +P, -P and two empty customer texts;
-    # Linz/Wels Netz (IM350) leave the texts out
-    ("nsssuuuuuuss", _KNG + (None, None), None),
-    ("nsssuuuuuu", _KNG, None),
-    # Slovenia (Iskra, ECE list 1): logical device name, meter ID, +P, -P,
-    # +Q, -Q, voltages in 0.1 V, currents in 0.01 A, +P and -P per phase
-    (
-        "ssuuuuvvvvvvuuuuuu",
-        (_DEVICE_NAME, b"\x00\x00\x60\x01\x02\xff", _P_IN, _P_OUT, _Q_IN, _Q_OUT)
-        + (_c(32), _c(52), _c(72), _c(31), _c(51), _c(71))
-        + (_c(21), _c(41), _c(61), _c(22), _c(42), _c(62)),
-        b"\x00\x00\x00\x00\x00\x00\xff\xff\xff\xfe\xfe\xfe\x00\x00\x00\x00\x00\x00",
-    ),
-    # Slovenia (Iskra, ECE list 2): logical device name, device ID 4,
-    # breaker state, tariff, +A and its tariffs 1 and 2, -A and its tariffs,
-    # +R, -R
-    (
-        "ssbiuuuuuuuu",
-        (_DEVICE_NAME, b"\x00\x00\x60\x01\x03\xff", b"\x00\x00\x60\x03\x0a\xff")
-        + (b"\x00\x00\x60\x0e\x00\xff", _A_IN, _c(1, 8, 1), _c(1, 8, 2), _A_OUT)
-        + (_c(2, 8, 1), _c(2, 8, 2), _R_IN, _R_OUT),
-        None,
-    ),
+    "tuuuuuuuu",
+    b"\x00\x00\x01\x00\x00\xff\x00\x01\x00\x01\x08\x00\xff\x00\x01\x00\x02\x08\x00\xff\x00"
+    b"\x01\x00\x03\x08\x00\xff\x00\x01\x00\x04\x08\x00\xff\x00\x01\x00\x01\x07\x00\xff\x00"
+    b"\x01\x00\x02\x07\x00\xff\x00\x01\x00\x03\x07\x00\xff\x00\x01\x00\x04\x07\x00\xff\x00",
+    # Wiener Netze, Siemens IM350: its logical device name (SMS...) first
+    "stuuuuuuuu",
+    b"\x00\x00\x2a\x00\x00\xff\x00\x00\x00\x01\x00\x00\xff\x00\x01\x00\x01\x08\x00\xff\x00"
+    b"\x01\x00\x02\x08\x00\xff\x00\x01\x00\x03\x08\x00\xff\x00\x01\x00\x04\x08\x00\xff\x00"
+    b"\x01\x00\x01\x07\x00\xff\x00\x01\x00\x02\x07\x00\xff\x00\x01\x00\x03\x07\x00\xff\x00"
+    b"\x01\x00\x04\x07\x00\xff\x00",
+    # Kaernten Netz (IM350, AM550): the push setup's name, the serial number
+    # (given as 0-0:96.1.0), time, date, +A, -A, +R, -R, +P, -P and two
+    # customer texts, always empty; Linz/Wels Netz (IM350) leave them out
+    "nsssuuuuuuss",
+    b"\xff\xff\xff\xff\xff\xff\x00\x00\x00\x60\x01\x00\xff\x00\xff\xff\xff\xff\xff\xff\x00"
+    b"\xff\xff\xff\xff\xff\xff\x00\x01\x00\x01\x08\x00\xff\x00\x01\x00\x02\x08\x00\xff\x00"
+    b"\x01\x00\x03\x08\x00\xff\x00\x01\x00\x04\x08\x00\xff\x00\x01\x00\x01\x07\x00\xff\x00"
+    b"\x01\x00\x02\x07\x00\xff\x00\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\x00",
+    "nsssuuuuuu",
+    b"\xff\xff\xff\xff\xff\xff\x00\x00\x00\x60\x01\x00\xff\x00\xff\xff\xff\xff\xff\xff\x00"
+    b"\xff\xff\xff\xff\xff\xff\x00\x01\x00\x01\x08\x00\xff\x00\x01\x00\x02\x08\x00\xff\x00"
+    b"\x01\x00\x03\x08\x00\xff\x00\x01\x00\x04\x08\x00\xff\x00\x01\x00\x01\x07\x00\xff\x00"
+    b"\x01\x00\x02\x07\x00\xff\x00",
+    # Slovenia (Iskra, ECE list 1): logical device name, device ID
+    # (0-0:96.1.2), +P, -P, +Q, -Q, voltages in 0.1 V, currents in 0.01 A,
+    # +P and -P per phase
+    "ssuuuuvvvvvvuuuuuu",
+    b"\x00\x00\x2a\x00\x00\xff\x00\x00\x00\x60\x01\x02\xff\x00\x01\x00\x01\x07\x00\xff\x00"
+    b"\x01\x00\x02\x07\x00\xff\x00\x01\x00\x03\x07\x00\xff\x00\x01\x00\x04\x07\x00\xff\x00"
+    b"\x01\x00\x20\x07\x00\xff\xff\x01\x00\x34\x07\x00\xff\xff\x01\x00\x48\x07\x00\xff\xff"
+    b"\x01\x00\x1f\x07\x00\xff\xfe\x01\x00\x33\x07\x00\xff\xfe\x01\x00\x47\x07\x00\xff\xfe"
+    b"\x01\x00\x15\x07\x00\xff\x00\x01\x00\x29\x07\x00\xff\x00\x01\x00\x3d\x07\x00\xff\x00"
+    b"\x01\x00\x16\x07\x00\xff\x00\x01\x00\x2a\x07\x00\xff\x00\x01\x00\x3e\x07\x00\xff\x00",
+    # Slovenia (Iskra, ECE list 2): logical device name, device ID 4
+    # (0-0:96.1.3), breaker state (0-0:96.3.10), tariff (0-0:96.14.0), +A
+    # and its tariffs 1 and 2, -A and its tariffs, +R, -R
+    "ssbiuuuuuuuu",
+    b"\x00\x00\x2a\x00\x00\xff\x00\x00\x00\x60\x01\x03\xff\x00\x00\x00\x60\x03\x0a\xff\x00"
+    b"\x00\x00\x60\x0e\x00\xff\x00\x01\x00\x01\x08\x00\xff\x00\x01\x00\x01\x08\x01\xff\x00"
+    b"\x01\x00\x01\x08\x02\xff\x00\x01\x00\x02\x08\x00\xff\x00\x01\x00\x02\x08\x01\xff\x00"
+    b"\x01\x00\x02\x08\x02\xff\x00\x01\x00\x03\x08\x00\xff\x00\x01\x00\x04\x08\x00\xff\x00",
 )
-del _c
 
 
 def _kaifa_list(n):
@@ -1077,12 +1056,6 @@ def _is_scaler_unit(t):
     )
 
 
-def _is_push_setup(code):
-    # 0-x:25.9.0: the logical name of a Push setup (Blue Book 4.4.8). A bare
-    # list may begin with it (Kaernten); it labels no value
-    return code[0] == 0 and code[2] == 25 and code[3] == 9 and code[4] == 0
-
-
 def _walk(items, out):
     # Labelled values anywhere in the body: an OBIS octet string followed by
     # its value, and by a scaler_unit structure when one follows. Covers an
@@ -1095,7 +1068,9 @@ def _walk(items, out):
     left = 0
     while i < n:
         t = items[i]
-        if i + 1 < n and _is_obis(t) and not _is_push_setup(t[1]):
+        # (0-x:25.9.y, a push setup's logical name, labels no value: a bare
+        # list may begin with it, Kaernten's)
+        if i + 1 < n and _is_obis(t) and not (t[1][0] == 0 and t[1][2] == 25 and t[1][3] == 9):
             su = None
             step = 2
             if i + 2 < n and _is_scaler_unit(items[i + 2]):
@@ -1151,43 +1126,43 @@ def _push_list(items, out):
     return True
 
 
-def _fits(k, t):
-    # does element t have the type of shape letter k (see _BARE)
-    tag, v = t
-    if tag == axdr.OCTET_STRING:
-        if k == "s":
-            return True
-        if k == "t":
-            return _is_date_time(v)
-        if k == "i":
-            return len(v) == 2
-        return k == "n" and len(v) == 6 and _is_push_setup(v)
-    if tag == axdr.DOUBLE_LONG_UNSIGNED:
-        return k == "u"
-    if tag == axdr.LONG_UNSIGNED:
-        return k == "v"
-    return tag == axdr.BOOLEAN and k == "b"
-
-
 def _bare(items, out):
     # A list of bare values of one of the _BARE shapes: its entries into out
     n = len(items)
-    for shape, codes, scalers in _BARE:
+    for j in range(0, len(_BARE), 2):
+        shape = _BARE[j]
         if len(shape) != n:
             continue
         for i in range(n):
-            if not _fits(shape[i], items[i]):
-                break
+            k = shape[i]
+            tag, v = items[i]
+            if tag == axdr.OCTET_STRING:
+                if k == "s":
+                    continue
+                if k == "t" and _is_date_time(v):
+                    continue
+                if k == "i" and len(v) == 2:
+                    continue
+                if k == "n" and len(v) == 6 and v[0] == 0 and v[2] == 25 and v[3] == 9:
+                    continue  # 0-x:25.9.y
+            elif k == "u" and tag == axdr.DOUBLE_LONG_UNSIGNED:
+                continue
+            elif k == "v" and tag == axdr.LONG_UNSIGNED:
+                continue
+            elif k == "b" and tag == axdr.BOOLEAN:
+                continue
+            break
         else:
+            codes = _BARE[j + 1]
             for i in range(n):
-                code = codes[i]
-                if code is None:
+                p = 7 * i
+                if codes[p] == 0xFF:
                     continue
                 t = items[i]
                 if shape[i] == "i":
                     t = (axdr.LONG_UNSIGNED, (t[1][0] << 8) | t[1][1])
-                s = scalers[i] if scalers is not None else 0
-                out.append((code, t, s - 256 if s > 127 else s))
+                s = codes[p + 6]
+                out.append((codes[p : p + 6], t, s - 256 if s > 127 else s))
             return True
     return False
 
