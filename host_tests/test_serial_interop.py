@@ -363,6 +363,40 @@ def test_the_meter_receives_a_window_of_three(ends):
         line.close()
 
 
+def test_a_frame_read_across_a_pause_of_the_meter_is_answered(sim, ends):
+    """The meter stops for a moment (on a board: a flash write, a garbage
+    collection; here SIGSTOP) while a frame arrives: it reads the first
+    octets before the pause and the rest, which came on the line without a
+    gap, after it. The frame is answered, not dropped by the 25 ms
+    inter-octet time-out: that measures the line, not the meter's pauses."""
+    import signal
+
+    snrm = hdlc.encode(hdlc.encode_address(1, 16), hdlc.encode_address(16), 0x93)
+    disc = hdlc.encode(hdlc.encode_address(1, 16), hdlc.encode_address(16), 0x53)
+    ser = serial.Serial(ends["rs485"]["path"], 9600, timeout=0)
+    try:
+        for _ in range(3):
+            ser.write(snrm[:6])
+            time.sleep(0.01)  # the meter reads them
+            os.kill(sim.proc.pid, signal.SIGSTOP)
+            try:
+                ser.write(snrm[6:])
+                time.sleep(0.2)
+            finally:
+                os.kill(sim.proc.pid, signal.SIGCONT)
+            got = b""
+            deadline = time.time() + 2
+            while time.time() < deadline and not frames(got):
+                got += ser.read(256)
+                time.sleep(0.01)
+            assert [f.kind for f in frames(got)] == [hdlc.UA], hx(got)
+            ser.write(disc)
+            time.sleep(0.3)
+            ser.read(256)
+    finally:
+        ser.close()
+
+
 def test_line_noise_between_frames(ends):
     line = Line(ends["optical"]["path"], 16, iec=True).connect()
     rng = Rng(62056)

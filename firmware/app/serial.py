@@ -168,9 +168,9 @@ async def _serve_optical_iec(meter, port, link, iec):
             data = port.read_now()
             now = ticks_ms()
             if in_hdlc:
-                link.poll(now)
                 if data:
                     link.receive_data(data, now)
+                link.poll(now)  # after the octets: see serve_port
                 out = link.data_to_send()
                 if out:
                     await port.write(out)
@@ -234,9 +234,10 @@ async def serve_port(meter, port, links):
     """A serial port and its HDLC server links, one per physical address on a
     multi-drop bus. Every octet goes to every link and each answers only its
     own address (dlms.hdlc_link); what one meter sends the others hear, as on
-    a real RS-485 pair. A link's time-outs are polled just before new octets
-    go in, so the inter-octet gap is measured when it ends, and once a second
-    by tick(), which sends at once what they release (``later``)."""
+    a real RS-485 pair. A link's time-outs are polled once a second by
+    tick(), which sends at once what they release (``later``), and after new
+    octets went in (not before: octets that waited in the UART while the
+    meter was busy were no gap on the line)."""
     lock = asyncio.Lock()  # one frame at a time on the line
 
     async def send(link, out, now):
@@ -258,8 +259,12 @@ async def serve_port(meter, port, links):
                 data = await port.read(_READ)
                 now = ticks_ms()
                 for link in links:
-                    link.poll(now)
+                    # the octets first, then the time-outs: octets that waited
+                    # in the UART while the meter was busy (a flash write, a
+                    # collection) are no gap on the line, and with them the
+                    # frame under way is whole. A real gap is found by tick()
                     link.receive_data(data, now)
+                    link.poll(now)
                 for link in links:
                     out = link.data_to_send()
                     if out:
