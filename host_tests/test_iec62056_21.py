@@ -333,6 +333,33 @@ class TestModeC(unittest.TestCase):
         )
         self.assertEqual(self.h.talk(NAK), [answer_message("1.8.0(012345.678*kWh)")])  # repeat
 
+    def test_a_repeat_request_after_a_nak_repeats_the_nak(self):
+        # not the answer to the command before the garbled one, which the
+        # reader would take for the answer to its last command
+        self.h.talk(b"/?!\r\n")
+        self.h.talk(b"\x06051\r\n")
+        self.h.talk(b"\x01P1\x02(12345678)\x03i")
+        self.h.talk(b"\x01R1\x021.8.0()\x03Z")
+        self.assertEqual(self.h.talk(b"\x01R1\x022.8.0()\x03Z"), [NAK])  # BCC is Y
+        self.assertEqual(self.h.talk(NAK), [NAK])
+
+    def test_a_sign_on_right_after_a_readout_at_300_is_answered(self):
+        # ACK 0 0 0: readout at 300 Bd; a new sign-on within the 1.5 s after
+        # it starts a new session, it is not taken for a repeat or break
+        self.h.talk(b"/?!\r\n")
+        self.assertEqual(self.h.talk(b"\x06000\r\n", wait=1000), [READOUT_MSG])
+        self.assertEqual(octets(self.h.talk(b"/?!\r\n", gap=300)), IDENT)
+
+    def test_a_readout_after_the_option_select_timed_out_keeps_the_line(self):
+        # no option select: the readout goes at 300 Bd when t_t runs out; the
+        # line is busy until its last octet has left, so a NAK 400 ms after
+        # it is a repeat request, answered
+        self.h.talk(b"/?!\r\n")
+        got = self.h.wait(2500)
+        self.assertEqual(got, [READOUT_MSG])
+        self.h.wait(self.h.quiet_at + 400 - self.h.t)  # polled as a driver does
+        self.assertEqual(self.h.talk(NAK, gap=0, wait=1000), [READOUT_MSG])
+
     def test_programming_mode_needs_a_password(self):
         s = server(password=None)
         h = Hhu(s)

@@ -345,7 +345,7 @@ class Endpoint:
         if delay is None:
             base = self._tx_free if gap else self._last_rx
             due = _later(ticks_add(base, self.response_ms), self._tx_free)
-            start = due
+            start = _later(due, self._now)  # due in the past (t_t ran out): it goes now
         else:
             due = ticks_add(self._now, delay)  # unasked (mode D): no reaction time
             start = _later(due, self._tx_free)
@@ -541,6 +541,10 @@ class Iec62056Server(Endpoint):
                 self._repeat()
             elif self._block is None and c == ACK:
                 self._sign_off()
+            elif self._block is None and c == 0x2F and self.baud == self.idle_rate:
+                # a new sign-on at the initial rate: the reader is done
+                self._sign_off()
+                self._sign_on_char(c)
             else:
                 self._block_char(c)
         else:
@@ -767,6 +771,10 @@ class Iec62056Server(Endpoint):
         self._queue(data, gap=gap)
 
     def _send_nak(self):
+        # what a repeat-request (NAK) now repeats: the NAK, not the answer
+        # to the reader's command before the garbled one
+        self._last_sent = b"\x15"
+        self._repeats = 0
         self._queue(b"\x15")
 
     def _repeat(self):
