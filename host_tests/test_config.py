@@ -72,6 +72,11 @@ class TestConfig(unittest.TestCase):
             ({"colour": "red"}, "colour: unknown field"),
             ({"identity": {"logical_device_name": "X" * 17}}, "identity.logical_device_name"),
             ({"identity": {"manufacturer": "AB"}}, "identity.manufacturer"),
+            # 62056-21: three letters (a crash at start-up before); t_r under
+            # 200 ms only with a lower-case third letter
+            ({"identity": {"manufacturer": "M!Y"}}, "identity.manufacturer"),
+            ({"identity": {"manufacturer": "M1Y"}}, "identity.manufacturer"),
+            ({"serial": {"optical": {"response_ms": 20}}}, "serial.optical.response_ms"),
             ({"hdlc": {"window": 8}}, "hdlc.window"),
             ({"max_pdu": 10}, "max_pdu"),
             ({"clock": {"dst": "yes"}}, "clock.dst"),

@@ -209,6 +209,11 @@ def _int(cfg, path, lo, hi):
     return v
 
 
+def _fast_maker(manufacturer):
+    """True when the manufacturer's third letter is lower case (t_r >= 20 ms)."""
+    return len(manufacturer) == 3 and manufacturer[2].islower()
+
+
 def _text(v, path, lo, hi, controls=False):
     """A string of lo..hi characters; no control characters (a NUL in a
     path, a newline in a name) unless ``controls`` (passwords)."""
@@ -285,7 +290,10 @@ def _optical(cfg):
                 raise ConfigError(
                     "serial.optical.password: printable ASCII without spaces or ( ) * / !"
                 )
-    _int(cfg, "serial.optical.response_ms", 20, 1500)
+    # t_r under 200 ms only for a manufacturer whose third letter is lower
+    # case (62056-21 6.3.14, 6.3.2)
+    fast = _fast_maker(cfg["identity"]["manufacturer"])
+    _int(cfg, "serial.optical.response_ms", 20 if fast else 200, 1500)
     codes = o["readout"]
     if not isinstance(codes, list) or len(codes) > 64:
         raise ConfigError("serial.optical.readout: must be a list of at most 64 OBIS codes")
@@ -329,6 +337,11 @@ def validate(cfg):
     """Check every field; returns cfg. Raises ConfigError naming the field."""
     ident = cfg["identity"]
     _text(ident["manufacturer"], "identity.manufacturer", 3, 3)
+    m = ident["manufacturer"]
+    if not (m[:2].isalpha() and m[:2].isupper() and m[2].isalpha()):
+        # 62056-21 6.3.2: three letters (FLAG), upper case but for a third in
+        # lower case, which says the meter answers within 20 ms
+        raise ConfigError("identity.manufacturer: three letters, the first two upper case")
     _text(ident["serial"], "identity.serial", 1, 32)
     _text(ident["logical_device_name"], "identity.logical_device_name", 1, 16)
     _text(cfg["network"]["host"], "network.host", 1, 64)
