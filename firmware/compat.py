@@ -8,7 +8,8 @@ it runs on (DESIGN.md, "Runtime rules").
   CPython ``firmware/micropython.py`` stands in for the built-in module, which
   MicroPython never shadows. Viper functions are written to be valid, correct
   Python too: every result is masked to its width.
-- ``ticks_ms`` / ``ticks_diff`` / ``ticks_add``: a wrapping millisecond clock.
+- ``ticks_ms`` / ``ticks_diff`` / ``ticks_add``: a wrapping millisecond clock;
+  ``sleep_ms``.
 - ``aes``: ``cryptolib.aes`` (ECB=1, CBC=2), or a shim with the same interface
   built on the ``cryptography`` package.
 - ``mem_free`` / ``mem_alloc``: heap figures (0 where the runtime has none).
@@ -31,6 +32,7 @@ if IS_MICROPYTHON:
     ticks_us = time.ticks_us
     ticks_diff = time.ticks_diff
     ticks_add = time.ticks_add
+    sleep_ms = time.sleep_ms
     aes = cryptolib.aes
     mem_free = gc.mem_free
     mem_alloc = gc.mem_alloc
@@ -69,6 +71,9 @@ else:
 
     def ticks_add(a, delta):
         return (a + delta) & (_TICKS_PERIOD - 1)
+
+    def sleep_ms(ms):
+        time.sleep(ms / 1000)
 
     def mem_free():
         return 0

@@ -73,6 +73,22 @@ class TestGatewayModel(unittest.TestCase):
         self.assertEqual(v["1-0:32.7.0"]["scaler"], -1)
         self.assertEqual(v["0-0:96.1.0"], {"value": "00000001", "unit": None})
 
+    def test_readout_values_leave_past_billing_periods_out(self):
+        # an EMH LZQJ readout (EnergyICT protocolimpl LZQJTest dataDump1):
+        # each register, then its value at the end of the last billing
+        # period (*01), which must not replace the current one
+        from app.optical import readout_values
+        from dlms.iec62056_21_client import parse_data_block
+
+        r = parse_data_block(
+            "1.8.1(00052.197*kWh)\r\n1.8.1*01(00027.462*kWh)\r\n"
+            "1.8.2(00357.646*kWh)\r\n1.8.2*01(00180.980*kWh)\r\n!"
+        )
+        v = readout_values(r)
+        self.assertEqual(sorted(v), ["1-0:1.8.1", "1-0:1.8.2"])
+        self.assertEqual(v["1-0:1.8.1"]["value"], 52197)
+        self.assertEqual(v["1-0:1.8.2"]["value"], 357646)
+
     def test_a_han_push_replayed_after_a_reboot_is_refused(self):
         import binascii
         import os

@@ -283,6 +283,36 @@ class TestClientAgainstServer(unittest.TestCase):
         for max_info, window, size in ((128, 1, 1), (128, 1, 2), (256, 1, 4), (512, 1, 2)):
             self.session(max_info, window, size)
 
+    def test_the_snrm_is_sent_again_when_the_first_is_lost(self):
+        # as after 62056-21 mode E, when the meter was still switching its
+        # line: the first SNRM never arrives, the second is answered
+        from dlms.hdlc_client import HdlcLinkTransport
+
+        server = HdlcServerLink(build(), 16)
+
+        class Lossy(HdlcLinkTransport):
+            def __init__(self):
+                self.sent = 0
+                self.back = b""
+                self._open(16, 1, 16, 2, 128, 1)
+
+            def _send(self, data):
+                self.sent += 1
+                if self.sent > 1:
+                    server.receive_data(data)
+                    self.back += server.data_to_send()
+
+            def _read(self):
+                out, self.back = self.back, b""
+                return out
+
+            def _close(self):
+                pass
+
+        t = Lossy()
+        self.assertEqual(t.sent, 2)
+        self.assertTrue(t.link.connected)
+
     def test_dm_raises(self):
         client = HdlcClientLink(16, 1, 16)
         with self.assertRaises(LinkError):

@@ -22,7 +22,7 @@ import serial
 from compat import ticks_ms
 from dlms.hdlc_client import HdlcLinkTransport
 from dlms.iec62056_21 import MODE_E
-from dlms.iec62056_21_client import READOUT, Iec62056Client, pump
+from dlms.iec62056_21_client import MODE_E_SETTLE_MS, READOUT, Iec62056Client, pump
 
 
 def _line(port, rate, seven_e1):
@@ -109,6 +109,7 @@ class SerialHdlcTransport(HdlcLinkTransport):
             c = Iec62056Client(device_address, MODE_E, max_baud=baudrate)
             c.start(ticks_ms())
             self.rate = drive_iec(self.port, c, timeout + 10)[1]
+            time.sleep(MODE_E_SETTLE_MS / 1000)  # the meter switches its line too
             self.identification = c.identification
             self.port.timeout = timeout
         else:

@@ -16,13 +16,13 @@ register's scaler and unit (read once per object, attribute 3).
 import asyncio
 
 import log
-from compat import ticks_diff, ticks_ms
+from compat import sleep_ms, ticks_diff, ticks_ms
 from dlms import obis
 from dlms.client import ClientError
 from dlms.errors import DecodeError
 from dlms.hdlc_client import HdlcLinkTransport
 from dlms.iec62056_21 import BAUD, MODE_E
-from dlms.iec62056_21_client import ERROR, READOUT, Iec62056Client, pump
+from dlms.iec62056_21_client import ERROR, MODE_E_SETTLE_MS, READOUT, Iec62056Client, pump
 
 _EVEN = 0  # machine.UART parity: 0 even
 
@@ -30,12 +30,16 @@ _EVEN = 0  # machine.UART parity: 0 even
 def readout_values(readout):
     """``{key: {"value", "unit"[, "scaler"]}}`` of a 62056-21 Readout: a
     quantity as an integer and the scaler its decimals give (012345.678 ->
-    12345678, -3), other values as text; keys in the A-B:C.D.E form."""
+    12345678, -3), other values as text; keys in the A-B:C.D.E form. Values
+    of past billing periods (``1.8.1*01``: the F group) are left out: many
+    meters list them after the current ones, under the same C.D.E."""
     out = {}
     for address, (value, unit) in readout.values.items():
         key = address if ":" in address else "1-0:" + address
         if "*" in key:
-            key = key.split("*", 1)[0]
+            key, _, f = key.partition("*")
+            if f != "255":
+                continue
         entry = {"value": value, "unit": unit or None}
         if unit or "." in value:  # a quantity: its decimals are its scaler
             whole, _, frac = value.partition(".")
@@ -96,6 +100,10 @@ def open_mode_e(port, device_address="", max_baud=9600, timeout_ms=15000):
         iec.poll(ticks_ms())
         ev = pump(iec, port.write_now, lambda rate, e7: _set_line(port, rate, e7))
         if ev is not None:
+            # the meter switches after reading our option select at the old
+            # rate: the first HDLC frame waits for it (gurux waits 1 s; the
+            # SNRM is also sent again, HdlcLinkTransport._open)
+            sleep_ms(MODE_E_SETTLE_MS)
             return ev[1]
         data = port.read_wait(20)
         if data:

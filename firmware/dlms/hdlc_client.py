@@ -126,10 +126,18 @@ class HdlcLinkTransport:
     ``_read()`` (octets, or b"" when the line is gone or silent) and
     ``_close()``: a socket or pyserial (tools/), a UART (the gateway)."""
 
-    def _open(self, client, server, physical, address_size, max_info, window):
+    def _open(self, client, server, physical, address_size, max_info, window, tries=3):
+        """SNRM until a UA, ``tries`` times: a meter that was still switching
+        its line (62056-21 mode E) or missed the frame gets it again."""
         self.link = HdlcClientLink(client, server, physical, address_size, max_info, window)
-        self._send(self.link.snrm())
-        self._wait()
+        for i in range(tries):
+            self._send(self.link.snrm())
+            try:
+                self._wait()
+                return
+            except OSError:
+                if i == tries - 1:
+                    raise
 
     def _wait(self):
         while True:

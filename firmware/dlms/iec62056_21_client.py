@@ -162,6 +162,13 @@ def parse_data_message(message):
     return parse_data_block(m[start + 1 : end])
 
 
+# after the option select into mode E the meter switches its line once it
+# has read the message at the old rate: the first HDLC frame waits this long
+# (gurux's readers wait a second; the SNRM is also sent again,
+# dlms.hdlc_client.HdlcLinkTransport)
+MODE_E_SETTLE_MS = 500
+
+
 def pump(iec, send, set_line):
     """Hand out what ``iec`` has due, in order with its events: octets to
     ``send(octets)``, line changes to ``set_line(rate, seven_e1)`` (BAUD: 7E1,
