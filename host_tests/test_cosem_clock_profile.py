@@ -451,22 +451,26 @@ class TestProfileAttributes(ProfileFixture):
         self.profile.set(8, (axdr.DOUBLE_LONG_UNSIGNED, 4), self.ctx)
         self.profile.capture(self.T0 + 4500)
         self.assertEqual(self.energies(), [1003, 2000, 2000])
-        dae(
-            self,
-            xdlms.READ_WRITE_DENIED,
-            self.profile.set,
-            8,
-            (axdr.DOUBLE_LONG_UNSIGNED, 5),
-            self.ctx,
-        )
-        dae(
-            self,
-            xdlms.READ_WRITE_DENIED,
-            self.profile.set,
-            8,
-            (axdr.DOUBLE_LONG_UNSIGNED, 0),
-            self.ctx,
-        )
+        # 0 or more than the ring holds: other-reason (Blue Book 4.3.6), the
+        # attribute itself is writable
+        for n in (5, 0):
+            dae(
+                self,
+                xdlms.OTHER_REASON,
+                self.profile.set,
+                8,
+                (axdr.DOUBLE_LONG_UNSIGNED, n),
+                self.ctx,
+            )
+        self.assertEqual(self.energies(), [1003, 2000, 2000])
+
+    def test_event_profile_period_read_only(self):
+        # built with capture_period 0 (captured on events): no timer would
+        # follow a written period, so object_list and SET say read-only
+        p = ProfileGeneric("0.0.99.98.0.255", RingSource(2), ((self.energy, 2),))
+        self.assertEqual(p.attribute_access(MANAGER, 4), READ_ONLY)
+        self.assertEqual(p.attribute_access(MANAGER, 3), READ_WRITE)
+        self.assertEqual([p.method_access(MANAGER, m) for m in (1, 2)], [1, 1])
 
 
 class TestProfileCapture(ProfileFixture):
@@ -812,9 +816,13 @@ class TestSimulatedSource(unittest.TestCase):
         self.assertEqual(s.time(0), 0)
 
     def test_not_captured(self):
+        # a computed buffer: object_list advertises no capture_objects or
+        # capture_period change and no reset or capture, as the services do
         p = self.profile
-        dae(self, xdlms.READ_WRITE_DENIED, p.action, 1, (axdr.INTEGER, 0), None)
-        dae(self, xdlms.READ_WRITE_DENIED, p.action, 2, (axdr.INTEGER, 0), None)
+        self.assertEqual([p.attribute_access(MANAGER, a) for a in (3, 4, 8)], [1, 1, 3])
+        self.assertEqual([p.method_access(MANAGER, m) for m in (1, 2)], [0, 0])
+        rights = axdr.to_bytes(p.access_rights(MANAGER))
+        self.assertIn(h("02 02 0F 01 16 00 02 02 0F 02 16 00"), rights)
         p.set(8, (axdr.DOUBLE_LONG_UNSIGNED, 96), None)
         self.assertEqual(enc(p.get(7, None)), "06 00 00 00 60")
 

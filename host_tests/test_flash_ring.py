@@ -15,8 +15,9 @@ from cosem.base import LogicalDevice
 from cosem.clock import Clock
 from cosem.flash_ring import FlashRingSource
 from cosem.profile import ProfileGeneric, RingSource
-from dlms import axdr
+from dlms import axdr, xdlms
 from dlms.crc import fcs16
+from dlms.errors import DataAccessError
 from dlms.stream import ArrayStream, BlockSource, pieces
 from hal.clock import ManualClock
 from hal.store import Store, open_store
@@ -416,6 +417,24 @@ class TestProfileOnFlash(RingFixture):
         self.flash.action(2, (axdr.INTEGER, 0), self.ctx)  # capture
         self.assertEqual(self.flash.source.count(), 1)
         self.assertEqual(self.reboot().count(), 1)
+
+    def test_capture_objects_too_long_for_a_record(self):
+        # a row of 40 octets in records of 30: refused with other-reason
+        # before the buffer is emptied, and the old columns stay
+        self.capture(3)
+        clock = definition(8, self.clock.ln, 2)
+        energy = definition(3, self.energy.ln, 2)
+        cols = (axdr.ARRAY, [clock, energy, clock, energy])
+        with self.assertRaises(DataAccessError) as e:
+            self.flash.set(3, cols, self.ctx)
+        self.assertEqual(e.exception.result, xdlms.OTHER_REASON)
+        self.assertEqual(self.flash.source.count(), 3)
+        self.assertEqual(len(self.flash.columns), 2)
+        # a row that fits is taken (and empties the buffer)
+        self.flash.set(3, (axdr.ARRAY, [energy, clock]), self.ctx)
+        self.assertEqual(self.flash.source.count(), 0)
+        self.flash.capture(self.T0 + 9000)
+        self.assertEqual(self.flash.source.count(), 1)
 
     def test_block_transfer_in_1k_blocks(self):
         self.capture(6)

@@ -5,7 +5,8 @@ import unittest
 import support  # noqa: F401  (keeps the firmware quiet)
 from app import config
 from app.meter import build_meter
-from dlms import obis
+from cosem.base import MANAGER
+from dlms import axdr, obis
 from hal.clock import ManualClock
 
 DAY = 86400
@@ -44,6 +45,54 @@ class TestMeterModel(unittest.TestCase):
         self.assertEqual(row[1][1], 2)  # power up
         for e in (1, 2, 5):
             self.assertIsNotNone(self.dev.find(obis.parse("0.0.99.98.%d.255" % e)))
+
+
+class TestRightsAsServed(unittest.TestCase):
+    """object_list advertises what GET, SET and ACTION then do."""
+
+    def setUp(self):
+        self.model = build_meter(config.load(None), hal_clock=ManualClock(T0))
+        self.dev = self.model.server.devices[1]
+
+    def test_simulated_load_profile(self):
+        lp = self.dev.find(obis.parse("1.0.99.1.0.255"))
+        # a computed buffer: capture_objects, capture_period, reset and
+        # capture are not offered; profile_entries is
+        self.assertEqual([lp.attribute_access(MANAGER, a) for a in (3, 4, 8)], [1, 1, 3])
+        self.assertEqual([lp.method_access(MANAGER, m) for m in (1, 2)], [0, 0])
+
+    def test_timed_profiles(self):
+        # the daily profile is captured on its capture_period: writable, and
+        # a written period drives the captures
+        daily = self.dev.find(obis.parse("1.0.98.1.0.255"))
+        self.assertIn(daily, self.model.periodic)
+        self.assertEqual(daily.attribute_access(MANAGER, 4), 3)
+        daily.set(4, (axdr.DOUBLE_LONG_UNSIGNED, 3600), None)
+        clock = self.model.clock.clock
+        self.model.tick()
+        n = daily.source.count()
+        clock.advance(3600)
+        self.model.tick()
+        self.assertEqual(daily.source.count(), n + 1)
+        # event logs and the monthly profile are not timed
+        for ln in ("0.0.99.98.0.255", "0.0.98.1.0.255"):
+            self.assertEqual(self.dev.find(obis.parse(ln)).attribute_access(MANAGER, 4), 1)
+
+    def test_sap_assignment(self):
+        sap = self.dev.find(obis.parse("0.0.41.0.0.255"))
+        self.assertEqual(sap.method_access(MANAGER, 1), 0)
+
+
+class TestEventsNeverRaise(unittest.TestCase):
+    def test_event_log_that_cannot_store(self):
+        model = build_meter(config.load(None), hal_clock=ManualClock(T0))
+
+        class Full:
+            def capture(self, t=None):
+                raise ValueError("row of more than 22 octets")
+
+        model.event_log = Full()
+        model.event(5)  # logged, not raised
 
 
 class TestTariffsAndControl(unittest.TestCase):

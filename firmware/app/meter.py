@@ -58,8 +58,14 @@ class Model:
     alarms = None  # cosem.alarm.Alarms
 
     def event(self, code):
+        """Log event ``code`` in the standard event log; a capture that
+        cannot be stored (a flash error, a row too long) is logged, never
+        raised to the caller."""
         self.event_code.value = (axdr.UNSIGNED, code)
-        self.event_log.capture()
+        try:
+            self.event_log.capture()
+        except (OSError, ValueError) as e:
+            log.error("event log capture failed: %r", e)
         if self.push_on_events:
             self.push_now()
 

@@ -131,6 +131,8 @@ def _add_hole(holes, a, b):
 
 
 class FlashRingSource:
+    captures = True
+
     def __init__(self, fs_or_store, name, capacity, record_size, per_file=0):
         if capacity < 1 or capacity > _U32:
             raise ValueError("capacity")
@@ -216,6 +218,11 @@ class FlashRingSource:
     def rows(self, first, last, reverse=False):
         """Entries ``first..last`` oldest first, or newest first (``reverse``)."""
         return self._gen(first, last, reverse, self._lo(), self._head, tuple(self._holes))
+
+    def check(self, row):
+        """ValueError if ``row`` does not fit a record (the profile refuses
+        such capture_objects before it empties the buffer)."""
+        self._record(row, 0, 0)
 
     def append(self, row, t):
         if not 0 <= t <= _U32:

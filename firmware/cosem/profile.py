@@ -20,9 +20,14 @@ object with these methods (entries are numbered 0 = oldest, FIFO order):
   entry goes when ``limit()`` are kept.
 - ``reset()``: drop every entry.
 - ``set_limit(n)``: change profile_entries, keeping the newest entries.
+- ``captures``: False for a computed buffer, which is neither captured nor
+  reset: the profile then advertises (object_list) and accepts no
+  capture_objects change, no reset, no capture.
+- ``check(row)``, optional: raise ValueError if ``row`` could never be
+  stored (a flash record too small for it).
 
-The mutators raise ValueError when a source cannot do it (a computed buffer);
-the profile answers that with read-write-denied.
+The mutators raise ValueError when a source cannot do it (profile_entries
+out of range, a row too long); the profile answers that with other-reason.
 
 ``RingSource(capacity)`` keeps rows in RAM (event logs, small profiles).
 ``SimulatedSource(period, entries, row_at, clock)`` computes them on the fly.
@@ -36,9 +41,10 @@ from micropython import const
 
 from cosem.base import (
     HARDWARE_FAULT,
+    METHOD_NO_ACCESS,
     OBJECT_UNAVAILABLE,
     OTHER_REASON,
-    READ_WRITE_DENIED,
+    READ_ONLY,
     TEMPORARY_FAILURE,
     TYPE_UNMATCHED,
     ArrayStream,
@@ -64,6 +70,8 @@ _UINTS = (
 
 class RingSource:
     """Rows in RAM, in a ring of ``capacity`` slots (FIFO: the oldest goes)."""
+
+    captures = True
 
     def __init__(self, capacity):
         if capacity < 1:
@@ -128,6 +136,8 @@ class SimulatedSource:
     the newest at the last period boundary (UTC) at or before ``clock.now()``;
     the row of entry at UTC ``t`` is ``row_at(t)``. Reads take O(1) memory
     whatever ``entries`` is. ``clock`` is a hal clock or a cosem Clock."""
+
+    captures = False
 
     def __init__(self, period, entries, row_at, clock):
         if period < 1:
@@ -245,7 +255,15 @@ class ProfileGeneric(CosemObject):
     ``clock``: a hal clock for captures without a time given; else the
     server's clock, else the clock of a Clock column. ``sort_method``:
     SORT_FIFO (oldest first) or SORT_LIFO (newest first); either way the
-    oldest entry goes when the buffer is full."""
+    oldest entry goes when the buffer is full.
+
+    Rights (object_list and the services agree): capture_objects and the
+    methods reset and capture only when the source captures (not a computed
+    buffer); capture_period only on a *timed* profile, one built with a
+    non-zero capture_period over a source that captures, which the
+    application captures on that period (app.meter Model.periodic): a client
+    may change the period (0 stops the captures, Blue Book 4.3.6). A profile
+    built with 0 is captured on events, and its capture_period stays 0."""
 
     CLASS_ID = 7
     VERSION = 1
@@ -280,7 +298,19 @@ class ProfileGeneric(CosemObject):
         self.source = source
         self.columns = [(c[0], c[1], c[2] if len(c) > 2 else 0) for c in capture_objects]
         self.capture_period = capture_period  # seconds, 0: captured on events
+        self.timed = bool(capture_period) and source.captures
         self.clock = clock
+
+    def attribute_access(self, level, attr):
+        acc = super().attribute_access(level, attr)
+        if (attr == 3 and not self.source.captures) or (attr == 4 and not self.timed):
+            return acc & READ_ONLY
+        return acc
+
+    def method_access(self, level, method):
+        if not self.source.captures:
+            return METHOD_NO_ACCESS
+        return super().method_access(level, method)
 
     # -- capture ----------------------------------------------------------------
 
@@ -460,6 +490,12 @@ class ProfileGeneric(CosemObject):
             if not 1 <= attr <= len(obj.ATTRIBUTES):
                 raise DataAccessError(OBJECT_UNAVAILABLE)
             columns.append((obj, attr, index))
+        check = getattr(self.source, "check", None)
+        if check is not None:
+            # a row the source could never store is refused before the
+            # buffer is emptied (ValueError: other-reason)
+            now = self._now(ctx)
+            check([self._value(o, a, i, now, ctx) for o, a, i in columns])
         # Blue Book 4.3.6: a change of capture_objects empties the buffer
         self.source.reset()
         self.columns = columns
@@ -477,7 +513,8 @@ class ProfileGeneric(CosemObject):
         except (TypeError, IndexError, AttributeError):
             raise DataAccessError(TYPE_UNMATCHED)
         except ValueError:
-            raise DataAccessError(READ_WRITE_DENIED)
+            # profile_entries out of range, a row the source cannot store
+            raise DataAccessError(OTHER_REASON)
         except OSError as e:  # the flash failed: nothing half-done (flash_ring)
             log.error("%r: flash error %r", self, e)
             raise DataAccessError(HARDWARE_FAULT)
@@ -490,8 +527,8 @@ class ProfileGeneric(CosemObject):
                 self.capture(ctx=ctx)
             else:
                 return super().action(method, data, ctx)
-        except ValueError:
-            raise DataAccessError(READ_WRITE_DENIED)
+        except ValueError:  # a row the source cannot store
+            raise DataAccessError(OTHER_REASON)
         except OSError as e:
             log.error("%r: flash error %r", self, e)
             raise DataAccessError(HARDWARE_FAULT)
