@@ -714,11 +714,15 @@ def test_manager_runs_methods(sim, link):
         s.read(demand, 7)
         assert demand.startTimeCurrent.value > started, s.trace(1)
 
+        # a computed value is not reset: refused, and capture_time is the
+        # time of reading
         ext = GXDLMSExtendedRegister("1.0.1.6.0.255")
-        assert s.call(ext.reset(s.client)) is None, s.trace(1)
+        with pytest.raises(GXDLMSException) as e:
+            s.call(ext.reset(s.client))
+        assert e.value.errorCode == ErrorCode.READ_WRITE_DENIED, s.trace(1)
         s.read(ext, 5)
-        reset_at = (ext.captureTime.value - meter_time(s)).total_seconds()
-        assert -5 <= reset_at <= 0, s.trace(2)
+        read_at = (ext.captureTime.value - meter_time(s)).total_seconds()
+        assert -5 <= read_at <= 0, s.trace(2)
 
         clock = GXDLMSClock("0.0.1.0.0.255")
         before = meter_time(s, clock)

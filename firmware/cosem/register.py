@@ -5,13 +5,24 @@ provider: a number, a callable returning one, or an object with ``value()``
 and ``reset()`` (an accumulating energy register, say). Physical value =
 value x 10^scaler in ``unit`` (Blue Book Table 4, e.g. 30 = Wh, 27 = W,
 35 = V, 33 = A).
+
+reset (method 1, Blue Book 4.3.2/4.3.3) sets the value to its default: a
+stored value to 0 (an empty string for a string register), a provider with
+``reset()`` through it. A value a callable computes cannot be reset: such a
+register offers no method 1 (access 0 in object_list) and refuses it.
 """
 
 from dlms import axdr
 from dlms.errors import DataAccessError
 from micropython import const
 
-from cosem.base import TYPE_UNMATCHED, CosemObject, expect
+from cosem.base import (
+    METHOD_NO_ACCESS,
+    READ_WRITE_DENIED,
+    TYPE_UNMATCHED,
+    CosemObject,
+    expect,
+)
 
 UNIT_W = const(27)
 UNIT_VA = const(28)
@@ -76,8 +87,20 @@ class Register(CosemObject):
             return
         return super().set(attr, data, ctx)
 
+    def resettable(self):
+        """Whether reset can set the value to its default (not a computed one)."""
+        p = self.value
+        return hasattr(p, "reset") or not callable(p)
+
+    def method_access(self, level, method):
+        if method == 1 and not self.resettable():
+            return METHOD_NO_ACCESS
+        return super().method_access(level, method)
+
     def action(self, method, data, ctx):
         if method == 1:  # reset(data: integer 0)
+            if not self.resettable():
+                raise DataAccessError(READ_WRITE_DENIED)
             self.reset()
             return None
         return super().action(method, data, ctx)
@@ -87,11 +110,16 @@ class Register(CosemObject):
         if hasattr(p, "reset"):
             p.reset()
         elif not callable(p):
-            self.value = 0
+            self.value = b"" if self.tag in (axdr.OCTET_STRING, axdr.VISIBLE_STRING) else 0
 
 
 class ExtendedRegister(Register):
-    """Class 4: a register with a status and the time of its last capture."""
+    """Class 4: a register with a status and the time of its last capture.
+
+    capture_time follows the value: a stored value was captured when it was
+    last written or reset (Blue Book 4.3.3: reset sets capture_time to the
+    time of the reset); a provider's value is captured as it is read, so
+    capture_time is then the time of reading."""
 
     CLASS_ID = 4
     VERSION = 0
@@ -119,7 +147,9 @@ class ExtendedRegister(Register):
     def _stamp(self, ctx):
         if self.clock is None:
             return (axdr.OCTET_STRING, axdr.DateTime().to_bytes())
-        t = self.captured if self.captured is not None else self.clock.now()
+        p = self.value
+        stored = not callable(p) and not hasattr(p, "value")
+        t = self.captured if stored and self.captured is not None else self.clock.now()
         return (axdr.OCTET_STRING, self.clock.local_datetime(t).to_bytes())
 
     def get(self, attr, ctx, selector=None, params=None):
@@ -129,6 +159,11 @@ class ExtendedRegister(Register):
         if attr == 5:
             return self._stamp(ctx)
         return super().get(attr, ctx)
+
+    def set(self, attr, data, ctx):
+        super().set(attr, data, ctx)
+        if attr == 2 and self.clock is not None:
+            self.captured = self.clock.now()
 
     def reset(self):
         super().reset()
