@@ -416,7 +416,7 @@ def build_meter(cfg, hal_clock=None, store=None, relay=None):
         DemandRegister(
             "1.0.1.4.0.255",
             U32,
-            lambda a, b: int((s.import_wh(b) - s.import_wh(a)) * 3600 / (b - a)) if b > a else 0,
+            lambda a, b: (s.import_wh(b) - s.import_wh(a)) * 3600,  # W s
             clock,
             0,
             UNIT_W,

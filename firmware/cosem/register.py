@@ -172,11 +172,22 @@ class ExtendedRegister(Register):
 
 
 class DemandRegister(CosemObject):
-    """Class 5: average demand over sliding periods (Blue Book 4.3.4).
+    """Class 5: demand over periods of ``period`` seconds (Blue Book 4.3.4).
 
-    ``average(start, end)`` returns the average value over a UTC interval;
-    the current average covers the period in progress, the last average the
-    one before. Periods are aligned on ``period`` seconds.
+    ``energy(start, end)`` returns what accumulates over a UTC interval, in
+    value units x seconds (W s for a demand in W). current_average_value is
+    the energy since start_time_current divided by number_of_periods x
+    period: it grows through the period up to the period's average.
+    last_average_value is the average of the window that closed last: the
+    number_of_periods periods before the last boundary, divided the same way
+    (sliding demand when number_of_periods > 1). Periods are aligned on
+    ``period`` seconds; capture_time (when last_average_value was computed)
+    and start_time_current are that boundary.
+
+    next_period (method 2) closes the period now: last_average_value takes
+    the current average of the period it closes, a new period starts.
+    reset (method 1) sets both averages to their default 0 and starts a
+    period. Energy before either method is not part of a later window.
     """
 
     CLASS_ID = 5
@@ -199,7 +210,7 @@ class DemandRegister(CosemObject):
         self,
         ln,
         tag,
-        average,
+        energy,
         clock,
         scaler=0,
         unit=UNIT_NONE,
@@ -209,13 +220,14 @@ class DemandRegister(CosemObject):
     ):
         super().__init__(ln, public)
         self.tag = tag
-        self.average = average
+        self.energy = energy
         self.clock = clock
         self.scaler = scaler
         self.unit = unit
         self.period = period
         self.number_of_periods = number_of_periods
-        self.reset_at = None  # UTC seconds: the current period started early
+        self.reset_at = None  # UTC seconds of the last reset or next_period
+        self.last = 0  # last_average_value a method set, until the next boundary
 
     def _start(self):
         now = self.clock.now()
@@ -224,13 +236,27 @@ class DemandRegister(CosemObject):
             start = self.reset_at
         return start, now
 
+    def _average(self, lo, hi):
+        # energy over (lo, hi] per number_of_periods x period
+        if hi <= lo:
+            return 0
+        return int(self.energy(lo, hi) // (self.number_of_periods * self.period))
+
+    def _last(self, start):
+        r = self.reset_at
+        if r is not None and r >= start:
+            return self.last  # no boundary since the method
+        lo = start - self.period * self.number_of_periods
+        if r is not None and r > lo:
+            lo = r
+        return self._average(lo, start)
+
     def get(self, attr, ctx, selector=None, params=None):
         if attr in (2, 3):
             start, now = self._start()
             if attr == 2:
-                return (self.tag, self.average(start, now) if now > start else 0)
-            prev = start - self.period * self.number_of_periods
-            return (self.tag, self.average(prev, start))
+                return (self.tag, self._average(start, now))
+            return (self.tag, self._last(start))
         if attr == 4:
             return scaler_unit(self.scaler, self.unit)
         if attr == 5:
@@ -260,6 +286,8 @@ class DemandRegister(CosemObject):
 
     def action(self, method, data, ctx):
         if method in (1, 2):  # reset, next_period: a new period starts now
-            self.reset_at = self.clock.now()
+            start, now = self._start()
+            self.last = 0 if method == 1 else self._average(start, now)
+            self.reset_at = now
             return None
         return super().action(method, data, ctx)
