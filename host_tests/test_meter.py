@@ -115,6 +115,33 @@ class TestTariffsAndControl(unittest.TestCase):
         self.model.tick()
         self.assertEqual(self.tariff(), 2)
 
+    def test_activation_inside_a_clock_adjustment(self):
+        # a passive calendar due 30 s from now, and the clock shifted 60 s
+        # ahead: the activation time is crossed, so the calendar activates
+        cal = self.dev.find(obis.parse("0.0.13.0.0.255"))
+        clock = self.dev.find(obis.parse("0.0.1.0.0.255"))
+        self.model.tick()
+        cal.set(6, (axdr.OCTET_STRING, b"NEW"), None)
+        at = clock.local_datetime(self.clock.now() + 30).to_bytes()
+        cal.set(10, (axdr.OCTET_STRING, at), None)
+        clock.action(6, (axdr.LONG, 60), None)
+        self.clock.advance(1)
+        self.model.tick()
+        self.assertEqual(cal.get(2, None), (axdr.OCTET_STRING, b"NEW"))
+
+    def test_clock_set_back_runs_nothing_twice(self):
+        self.clock.advance(120)  # 07:01 local: day rate
+        self.model.tick()
+        self.assertEqual(self.tariff(), 1)
+        clock = self.dev.find(obis.parse("0.0.1.0.0.255"))
+        clock.action(6, (axdr.LONG, -600), None)  # 06:51: before the switch
+        self.clock.advance(1)
+        self.model.tick()
+        self.assertEqual(self.tariff(), 2)
+        self.clock.advance(600)
+        self.model.tick()
+        self.assertEqual(self.tariff(), 1)
+
     def test_limiter_opens_the_breaker(self):
         from dlms import axdr
 

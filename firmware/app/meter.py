@@ -129,11 +129,15 @@ class Model:
         """A client set the time: the standard event log gets "clock adjusted
         (old date/time)" stamped with the old time and "(new date/time)"
         with the new one; the energy of a skipped interval is split by the
-        fixed schedule."""
+        fixed schedule. Forward, the next tick still covers the skipped
+        interval from the last tick: a passive calendar activation time or
+        a schedule's execution time in it happens (at most once); back, the
+        interval the clock goes through again is not run twice."""
         if self.energy is not None:
             self.energy.advance(old)
             self.energy.jump(new)
-        self._prev = new
+        if self._prev is not None and new < self._prev:
+            self._prev = new
         for code, t in ((EVENT_CLOCK_ADJUSTED_OLD, old), (EVENT_CLOCK_ADJUSTED, new)):
             self.event_code.value = (axdr.UNSIGNED, code)
             try:
