@@ -240,6 +240,18 @@ class TestSpecialDays(unittest.TestCase):
         self.assertEqual(enc(d.get(2, None)), "01 01 02 03 12 00 02 09 05 FF FF 0C 1A FF 11 02")
         self.assertEqual((d.CLASS_ID, d.VERSION, len(d.METHODS)), (11, 0, 2))
 
+    def test_insert_with_a_date_already_there(self):
+        # Blue Book 4.5.4: an entry with the same date is overwritten too
+        d = self.days
+        d.action(1, axdr.decode(h("02 03 12 00 02 09 05 FF FF 0C 19 FF 11 02"))[0], None)
+        d.action(1, axdr.decode(h("02 03 12 00 05 09 05 FF FF 0C 19 FF 11 01"))[0], None)
+        self.assertEqual(
+            enc(d.get(2, None)),
+            "01 02 02 03 12 00 01 09 05 07 E8 04 07 07 11 01"
+            " 02 03 12 00 05 09 05 FF FF 0C 19 FF 11 01",
+        )
+        self.assertEqual(d.day_id(local(2026, 12, 25, 12)), 1)
+
     def test_bad_parameters(self):
         d = self.days
         dae(self, xdlms.TYPE_UNMATCHED, d.action, 2, (axdr.UNSIGNED, 1), None)

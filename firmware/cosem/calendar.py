@@ -81,8 +81,10 @@ class SpecialDaysTable(CosemObject):
             self._insert(i, axdr.DateTime.from_date_bytes(d), day_id)
 
     def _insert(self, index, date, day_id):
-        # Blue Book 4.5.4 method 1: an entry with the same index is replaced
-        self.entries = [e for e in self.entries if e[0] != index]
+        # Blue Book 4.5.4 method 1: an entry with the same index, or with the
+        # same date (wildcards included), is replaced
+        key = date.date_bytes()
+        self.entries = [e for e in self.entries if e[0] != index and e[1].date_bytes() != key]
         if len(self.entries) >= _MAX_ENTRIES:
             raise DataAccessError(OTHER_REASON)
         self.entries.append((index, date, day_id))
