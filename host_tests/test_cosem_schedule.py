@@ -70,6 +70,43 @@ class TestScriptTable(unittest.TestCase):
         self.table.action(1, (axdr.LONG_UNSIGNED, 1), self.ctx)
         self.assertEqual(self.tariff.value, (axdr.UNSIGNED, 1))
 
+    def test_null_script(self):
+        # Blue Book 4.5.2: script 0 is the null script, it does nothing
+        before = self.tariff.value
+        self.assertIsNone(self.table.action(1, (axdr.LONG_UNSIGNED, 0), self.ctx))
+        self.assertEqual(self.tariff.value, before)
+        dae(self, xdlms.OTHER_REASON, self.table.action, 1, (axdr.LONG_UNSIGNED, 7), self.ctx)
+
+    def test_script_executing_itself(self):
+        # directly: refused with other-reason, no recursion error
+        t = self.dev.add(
+            ScriptTable(
+                "0.0.10.0.1.255", [(3, [(2, 9, "0.0.10.0.1.255", 1, (axdr.LONG_UNSIGNED, 3))])]
+            )
+        )
+        dae(self, xdlms.OTHER_REASON, t.action, 1, (axdr.LONG_UNSIGNED, 3), self.ctx)
+        # through another table: A3 writes the tariff then runs B4, which runs A3
+        u = self.dev.add(
+            ScriptTable(
+                "0.0.10.0.2.255", [(4, [(2, 9, "0.0.10.0.1.255", 1, (axdr.LONG_UNSIGNED, 3))])]
+            )
+        )
+        t.scripts = [
+            (
+                3,
+                [
+                    (1, 1, self.tariff.ln, 2, (axdr.UNSIGNED, 2)),
+                    (2, 9, u.ln, 1, (axdr.LONG_UNSIGNED, 4)),
+                ],
+            )
+        ]
+        dae(self, xdlms.OTHER_REASON, t.action, 1, (axdr.LONG_UNSIGNED, 3), self.ctx)
+        self.assertEqual(self.tariff.value, (axdr.UNSIGNED, 2))  # done before the refusal
+        # and the tables run again afterwards
+        t.scripts = [(3, [(2, 9, TABLE_LN, 1, (axdr.LONG_UNSIGNED, 1))])]
+        t.action(1, (axdr.LONG_UNSIGNED, 3), self.ctx)
+        self.assertEqual(self.tariff.value, (axdr.UNSIGNED, 1))
+
     def test_encoding(self):
         t = ScriptTable(TABLE_LN, [(1, [(1, 1, TARIFF_LN, 2, (axdr.UNSIGNED, 1))])])
         self.assertEqual(enc(t.get(1, None)), "09 06 00 00 0A 00 64 FF")

@@ -35,6 +35,10 @@ _MAX_SCRIPTS = const(16)
 _MAX_ACTIONS = const(8)  # per script
 _MAX_TIMES = const(16)  # execution_time entries
 _MAX_DAYS = const(400)  # local days a single tick looks back over
+_MAX_DEPTH = const(4)  # scripts executing scripts, nested
+
+# (table, script_identifier) of the scripts executing now, outermost first
+_running = []
 
 
 class ScriptContext:
@@ -152,19 +156,34 @@ class ScriptTable(CosemObject):
         ]
 
     def execute(self, script_id, ctx):
-        """Run script ``script_id`` (Blue Book 4.5.2, method 1) on ctx.device."""
+        """Run script ``script_id`` (Blue Book 4.5.2, method 1) on ctx.device.
+
+        Script 0 is the null script: nothing is done. A script that is
+        already executing (it executes itself, directly or through another
+        script) or scripts nested deeper than _MAX_DEPTH are refused with
+        other-reason, which ends every script of the chain with it; what
+        they did before stays done."""
+        if script_id == 0:
+            return
         found = [acts for sid, acts in self.scripts if sid == script_id]
         if not found:
             raise DataAccessError(OTHER_REASON)
-        actions = found[0]
-        for service, class_id, ln, index, param in actions:
-            obj = ctx.device.find(ln)
-            if obj is None or obj.CLASS_ID != class_id:
-                raise DataAccessError(OBJECT_UNAVAILABLE)
-            if service == WRITE_ATTRIBUTE:
-                obj.set(index, param, ctx)
-            else:
-                obj.action(index, param, ctx)
+        key = (self, script_id)
+        if key in _running or len(_running) >= _MAX_DEPTH:
+            log.warning("%r: script %d executes itself, refused", self, script_id)
+            raise DataAccessError(OTHER_REASON)
+        _running.append(key)
+        try:
+            for service, class_id, ln, index, param in found[0]:
+                obj = ctx.device.find(ln)
+                if obj is None or obj.CLASS_ID != class_id:
+                    raise DataAccessError(OBJECT_UNAVAILABLE)
+                if service == WRITE_ATTRIBUTE:
+                    obj.set(index, param, ctx)
+                else:
+                    obj.action(index, param, ctx)
+        finally:
+            _running.pop()
 
     def get(self, attr, ctx, selector=None, params=None):
         if attr == 2:
