@@ -336,6 +336,11 @@ class TestLimiter(unittest.TestCase):
         self.assertEqual(lim.action_under, (SCRIPT_LN, 3))
         T = xdlms.TYPE_UNMATCHED
         dae(self, T, lim.set, 4, (axdr.OCTET_STRING, b"1"), None)
+        # a threshold has the monitored value's type (double-long-unsigned)
+        for attr in (4, 5):
+            dae(self, T, lim.set, attr, (axdr.DOUBLE_LONG, 9000), None)
+            dae(self, T, lim.set, attr, (axdr.LONG_UNSIGNED, 9000), None)
+        self.assertEqual(lim.threshold_normal, (axdr.DOUBLE_LONG_UNSIGNED, 9000))
         dae(self, T, lim.set, 6, (axdr.LONG_UNSIGNED, 5), None)
         dae(self, T, lim.set, 11, (axdr.STRUCTURE, [item]), None)
         short = (axdr.STRUCTURE, [(axdr.OCTET_STRING, b"\x00"), (axdr.LONG_UNSIGNED, 3)])
@@ -431,6 +436,7 @@ class TestRegisterMonitor(unittest.TestCase):
         self.assertEqual(self.runs, [2, 9])
         T = xdlms.TYPE_UNMATCHED
         dae(self, T, rm.set, 2, (axdr.ARRAY, [(axdr.BOOLEAN, True)]), None)
+        dae(self, T, rm.set, 2, (axdr.ARRAY, [(axdr.LONG, 100)]), None)  # not the value's type
         dae(self, T, rm.set, 2, (axdr.STRUCTURE, []), None)
         dae(self, T, rm.set, 4, (axdr.ARRAY, [(axdr.STRUCTURE, [item])]), None)
         many = [(axdr.LONG, 1)] * 17

@@ -189,11 +189,6 @@ def _ln(data):
     return bytes(v)
 
 
-def _threshold(data):
-    expect(data, *axdr.NUMERIC)
-    return data
-
-
 def _action_item(data):
     # action_item ::= structure {script_logical_name, script_selector}
     v = _structure(data, 2)
@@ -234,8 +229,8 @@ class _Monitor(CosemObject):
                 raise DataAccessError(OBJECT_UNAVAILABLE)
         self.monitored = (class_id, ln, attr)
 
-    def read(self):
-        """The monitored value as a number, or None when it cannot be read."""
+    def _data(self):
+        # the monitored value as numeric typed data, or None
         if self.device is None:
             return None
         c, ln, a = self.monitored
@@ -248,7 +243,23 @@ class _Monitor(CosemObject):
             return None
         if not isinstance(data, tuple) or data[0] not in axdr.NUMERIC:
             return None
-        return data[1]
+        return data
+
+    def read(self):
+        """The monitored value as a number, or None when it cannot be read."""
+        data = self._data()
+        return None if data is None else data[1]
+
+    def _threshold(self, data):
+        """``data`` as a threshold: of the monitored value's type (Blue Book
+        4.5.6 / 4.5.9), else type-unmatched; of any numeric type while the
+        monitored value cannot be read."""
+        cur = self._data()
+        if cur is None:
+            expect(data, *axdr.NUMERIC)
+        else:
+            expect(data, cur[0])
+        return data
 
     def _run(self, item):
         if self.execute is not None:
@@ -384,9 +395,9 @@ class Limiter(_Monitor):
             self._set_definition(data)
             self._since = None
         elif attr == 4:
-            self.threshold_normal = _threshold(data)
+            self.threshold_normal = self._threshold(data)
         elif attr == 5:
-            self.threshold_emergency = _threshold(data)
+            self.threshold_emergency = self._threshold(data)
         elif attr in (6, 7):
             v = expect(data, axdr.DOUBLE_LONG_UNSIGNED)
             if attr == 6:
@@ -474,7 +485,7 @@ class RegisterMonitor(_Monitor):
             items = expect(data, axdr.ARRAY)
             if len(items) > MAX_THRESHOLDS:
                 raise DataAccessError(OTHER_REASON, "over %d thresholds" % MAX_THRESHOLDS)
-            self.thresholds = [_threshold(t) for t in items]
+            self.thresholds = [self._threshold(t) for t in items]
             self.above = None
         elif attr == 3:
             self._set_definition(data)
