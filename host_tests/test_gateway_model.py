@@ -155,3 +155,86 @@ class TestGatewayModel(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Recorder:
+    """A connected MQTT client that keeps what it is given to publish."""
+
+    connected = True
+
+    def __init__(self):
+        self.out = []
+        self.on_connect = self.on_message = None
+
+    def subscribe(self, topic, qos=0):
+        pass
+
+    def publish(self, topic, payload, qos=0, retain=False):
+        self.out.append((topic, payload))
+
+    def publish_state(self, topic, payload, qos=0, retain=False):
+        self.out.append((topic, payload))
+        return True
+
+
+def published(**g):
+    """A Gateway with Home Assistant discovery on a Recorder."""
+    from gateway.homeassistant import Discovery
+
+    gw = gateway(**g)
+    d = Discovery({"id": "gw", "name": "Meter"}, [])
+    rec = Recorder()
+    d.attach(rec)
+    gw.discovery = d
+    return gw, rec
+
+
+class TestWhatHomeAssistantGets(unittest.TestCase):
+    def state(self, gw, rec, key, value, unit):
+        del rec.out[:]
+        gw.update({key: {"value": value, "unit": unit}})
+        return [p for t, p in rec.out if t.endswith("/state")][-1]
+
+    def test_each_reading_with_its_own_decimals(self):
+        # HAN pushes give floats: 0.0 A first, then 7.5 A; 230.7 V then
+        # 231.0 V. Each state is written with its own decimals, not the
+        # first reading's (75 A, 23.1 V; 12345.7 kWh as 1234.57, which HA
+        # would take for a meter reset)
+        gw, rec = published(input="han")
+        self.assertEqual(self.state(gw, rec, "1-0:31.7.0", 0.0, "A"), "0")
+        self.assertEqual(self.state(gw, rec, "1-0:31.7.0", 7.5, "A"), "7.5")
+        self.assertEqual(self.state(gw, rec, "1-0:32.7.0", 230.7, "V"), "230.7")
+        self.assertEqual(self.state(gw, rec, "1-0:32.7.0", 231.0, "V"), "231")
+        self.assertEqual(self.state(gw, rec, "1-0:1.8.0", 12345.67, "kWh"), "12345.67")
+        self.assertEqual(self.state(gw, rec, "1-0:1.8.0", 12345.7, "kWh"), "12345.7")
+
+    def test_a_water_meter_on_m_bus_is_water(self):
+        # the real e-MUCS telegram: channel 2 is device type 7, water
+        import json
+
+        gw, rec = published()
+        with open(DSMR + "emucs_fluvius_v171.txt", "rb") as f:
+            gw.feed(f.read())
+        configs = {t: json.loads(p) for t, p in rec.out if t.endswith("/config")}
+        water = configs["homeassistant/sensor/gw/0_2_24_2_1/config"]
+        self.assertEqual(water["device_class"], "water")
+        gas = configs["homeassistant/sensor/gw/0_1_24_2_3/config"]
+        self.assertEqual(gas["device_class"], "gas")
+
+    def test_a_text_state_is_cut_to_what_home_assistant_keeps(self):
+        gw, rec = published()
+        self.assertEqual(len(self.state(gw, rec, "0-0:96.13.0", "x" * 400, None)), 255)
+
+    def test_a_long_diagnosis_leaves_the_values_out(self):
+        import json
+
+        gw, rec = published()
+        with open(DSMR + "emucs_fluvius_v171.txt", "rb") as f:
+            telegram = f.read()
+        whole = json.loads(gw.diagnose(telegram))
+        short = gw.diagnose(telegram, 600)
+        self.assertLessEqual(len(short), 600)
+        short = json.loads(short)
+        self.assertEqual(short["values"], {})
+        self.assertEqual(short["values_left_out"], len(whole["values"]))
+        self.assertEqual(short["errors"], whole["errors"])

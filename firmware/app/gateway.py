@@ -236,14 +236,14 @@ class Gateway:
             except Exception:
                 continue
             if key not in self.values:
-                self._new(key, code, value, scaler, unit)
+                self._new(key, code, value, scaler, unit, _medium(code, values))
             self.values[key] = (value, scaler, unit)
             if self.discovery is not None and isinstance(value, int):
-                self.discovery.publish_state(key, value)
+                self.discovery.publish_state(key, value, scaler)
             elif self.discovery is not None:
                 self.discovery.publish_state(key, value if isinstance(value, str) else "")
 
-    def _new(self, key, code, value, scaler, unit):
+    def _new(self, key, code, value, scaler, unit, medium=None):
         code = code[:5] + b"\xff"
         if self.device.find(code) is None:
             if isinstance(value, int):
@@ -264,7 +264,7 @@ class Gateway:
             self.device.add(obj)
         if self.discovery is not None:
             if isinstance(value, int):
-                self.discovery.add(key, unit, scaler)
+                self.discovery.add(key, unit, scaler, medium=medium)
             else:
                 self.discovery.add(key, None, None)
 
@@ -288,14 +288,43 @@ class Gateway:
     def status_topic(self):
         return "%s/%s/status" % (self.discovery.base, self.discovery.node)
 
-    def diagnose(self, payload):
-        """What gateway.decode makes of a captured frame, with our keys (JSON)."""
+    def diagnose(self, payload, limit=0):
+        """What gateway.decode makes of a captured frame, with our keys (JSON).
+        An answer over ``limit`` octets (the MQTT client's largest message)
+        leaves the values out and says how many there were: what went wrong
+        is the point of a diagnosis, and a long telegram's values alone can
+        be over 2 KB."""
         from gateway.decode import decode
 
         try:
-            return json.dumps(decode(bytes(payload), self.key, self.auth_key))
+            res = decode(bytes(payload), self.key, self.auth_key)
         except Exception as e:
-            return json.dumps({"kind": None, "values": {}, "errors": ["%r" % (e,)]})
+            res = {"kind": None, "values": {}, "errors": ["%r" % (e,)]}
+        out = json.dumps(res)
+        if limit and len(out) > limit:
+            res["values_left_out"] = len(res.get("values") or ())
+            res["values"] = {}
+            out = json.dumps(res)
+        return out
+
+
+# M-Bus device types (EN 13757-3) as DSMR's 0-n:24.1.0 gives them -> medium
+_MBUS_MEDIA = {3: "gas", 4: "heat", 6: "water", 7: "water", 12: "heat"}
+
+
+def _medium(code, values):
+    """The medium of DSMR M-Bus channel n's reading (0-n:24.2.x), from its
+    device type 0-n:24.1.0 in the same telegram; None otherwise."""
+    if code[0] != 0 or code[2] != 24 or code[3] != 2:
+        return None
+    t = values.get("0-%d:24.1.0" % code[1])
+    v = t.get("value") if isinstance(t, dict) else None
+    if isinstance(v, str):
+        try:
+            v = int(v)
+        except ValueError:
+            return None
+    return _MBUS_MEDIA.get(v) if isinstance(v, int) else None
 
 
 def _rescaled(entry, scaler):
@@ -376,7 +405,9 @@ def _mqtt(gw):
 
     def message(topic, payload):
         if topic == diagnose:
-            client.publish(answer, gw.diagnose(payload), 0, False)
+            # room for the topic and the packet's header under the limit
+            room = client.conn.max_packet - len(answer) - 8
+            client.publish(answer, gw.diagnose(payload, room), 0, False)
         else:
             ha(topic, payload)
 

@@ -177,6 +177,9 @@ def _row(table, key):
     return table[i + 1 : table.index("\n", i + 1)].split(";")
 
 
+_MAX_STATE = 255  # Home Assistant's longest state
+
+
 def format_scaled(value, scaler):
     """An integer register value times 10**scaler, as exact decimal text
     (no float: boards have single-precision floats)."""
@@ -342,14 +345,20 @@ class Discovery:
         """The client's last will: "offline", QoS 1, retained."""
         return (self.availability_topic, "offline", 1, True)
 
-    def state(self, code, value):
-        """(topic, payload) of a value: an integer with the sensor's scaler
-        is written as exact decimal text."""
+    def state(self, code, value, scaler=None):
+        """(topic, payload) of a value: an integer with its scaler (``scaler``,
+        else the sensor's) is written as exact decimal text. A meter that
+        writes each reading with its own decimals (HAN pushes: 0.0 A, then
+        7.5 A) gives each its own scaler: the sensor's is the first's."""
         s = self.sensor(code)
-        if s.scaler is not None and isinstance(value, int):
-            payload = format_scaled(value, s.scaler)
+        if scaler is None:
+            scaler = s.scaler
+        if scaler is not None and isinstance(value, int):
+            payload = format_scaled(value, scaler)
         else:
-            payload = str(value)
+            # HA keeps states of at most 255 characters (a longer one makes
+            # the entity unknown): a long text (a billing profile) is cut
+            payload = str(value)[:_MAX_STATE]
         return self.state_topic(s), payload
 
     # -- with a gateway.mqtt.MqttClient --------------------------------------------------
@@ -372,7 +381,7 @@ class Discovery:
         if topic == self.status_topic and bytes(payload) == b"online" and self.client:
             self.announce()
 
-    def publish_state(self, code, value):
+    def publish_state(self, code, value, scaler=None):
         """A value to the attached client, through its per-topic rate limit."""
-        topic, payload = self.state(code, value)
+        topic, payload = self.state(code, value, scaler)
         return self.client.publish_state(topic, payload, self.state_qos)
