@@ -162,14 +162,20 @@ class TestPacketReader(unittest.TestCase):
         self.assertEqual(hx(r.buf), "30 05 00 01")
         self.assertEqual(r.feed(h("74 78 79")), [(3, 0, h("00 01 74 78 79"))])
 
-    def test_oversized_refused_as_it_starts(self):
+    def test_oversized_passed_over_as_it_comes(self):
+        # a retained message over the limit must not end every connection:
+        # it is skipped, in whatever pieces it comes, and what follows is read
         r = PacketReader(100)
         r.feed(h("30 64"))  # exactly 100: waits for the body
         r.clear()
-        with self.assertRaises(MqttError):
-            r.feed(h("30 65"))  # 101
-        with self.assertRaises(MqttError):
-            PacketReader(1000).feed(h("30 FF FF FF 7F"))
+        big = h("30 F4 03") + bytes(500)  # 500 octets
+        got = r.feed(big[:40])
+        got += r.feed(big[40:300])
+        got += r.feed(big[300:] + h("D0 00"))
+        self.assertEqual(got, [(13, 0, b"")])
+        self.assertEqual((r.dropped, r.skip, len(r.buf)), (1, 0, 0))
+        self.assertEqual(r.feed(h("30 65") + bytes(101) + h("D0 00")), [(13, 0, b"")])
+        self.assertEqual(r.dropped, 2)
 
     def test_bounded_buffer(self):
         # a peer dribbling one huge packet is stopped at its header, so the
@@ -636,6 +642,26 @@ class TestMqttClient(unittest.TestCase):
             self.assertTrue(s.closed)
         self.assertEqual(b.published(3), [("t", b"after", 0)])
         self.assertEqual(len([e for e in log.last_errors if "lost" in e]), 3)
+
+    def test_a_broker_that_stops_reading_is_left(self):
+        # the socket's send buffer full: drain waits, and must not wait for
+        # ever (no keepalive check would run meanwhile)
+        b = FakeBroker()
+
+        async def stuck():
+            await asyncio.sleep(3600)
+
+        def stop_reading():
+            b.streams[0].drain = stuck
+            c.publish("t", "x")
+
+        c = client(b, keepalive=1, response_ms=300)
+        cond = steps(
+            (lambda: c.connected, stop_reading),
+            (lambda: len(b.streams) == 2, lambda: None),
+        )
+        self.assertTrue(run_until(c, cond, 8000))
+        self.assertTrue(any("has read nothing" in e for e in log.last_errors))
 
     def test_broker_closing_reconnects_and_resends_qos1(self):
         b = FakeBroker(puback=False)

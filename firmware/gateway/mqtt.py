@@ -213,12 +213,22 @@ class PacketReader:
     def __init__(self, max_packet):
         self.max_packet = max_packet
         self.buf = bytearray()
+        self.skip = 0  # octets of a packet over the limit still to pass over
+        self.dropped = 0  # packets over the limit passed over
 
     def clear(self):
         self.buf = bytearray()
+        self.skip = 0
 
     def feed(self, data):
-        """Append ``data``; returns the complete packets as (type, flags, body)."""
+        """Append ``data``; returns the complete packets as (type, flags, body).
+        A packet over ``max_packet`` is passed over as it comes, never held
+        (the connection goes on: a retained one would otherwise end every
+        connection; the gateway subscribes at QoS 0, so nothing to PUBACK)."""
+        if self.skip:
+            k = min(self.skip, len(data))
+            self.skip -= k
+            data = memoryview(data)[k:]
         buf = self.buf
         buf += data
         packets = []
@@ -230,7 +240,16 @@ class PacketReader:
                 break
             n, start = r
             if n > self.max_packet:
-                raise MqttError("packet of %d bytes over the limit of %d" % (n, self.max_packet))
+                self.dropped += 1
+                log.warning(
+                    "mqtt: packet of %d bytes over the limit of %d dropped", n, self.max_packet
+                )
+                if start + n > end:
+                    self.skip = start + n - end
+                    i = end
+                    break
+                i = start + n
+                continue
             if start + n > end:
                 break
             packets.append((buf[i] >> 4, buf[i] & 0x0F, bytes(buf[start : start + n])))
@@ -680,6 +699,26 @@ class MqttClient:
         self.conn.state = IDLE
         self.stopping = False
 
+    async def _drain(self, writer):
+        # What write() could not hand to the socket, bounded as _open is: a
+        # broker that stopped reading (a dead link, a hung broker) fills the
+        # socket's send buffer, and an unbounded drain would wait for ever
+        # while no keepalive check runs (3.1.2.10), until TCP gives up.
+        buf = getattr(writer, "out_buf", None)  # MicroPython's StreamWriter
+        if buf is not None and not buf:
+            return
+        box = []
+        t = asyncio.create_task(_guarded(writer.drain(), box))
+        start = ticks_ms()
+        limit = max(self.conn.keepalive_ms, self.response_ms)
+        while not box:
+            if ticks_diff(ticks_ms(), start) > limit:
+                t.cancel()
+                raise MqttError("the broker has read nothing for %d ms" % limit)
+            await asyncio.sleep(self.tick / 5)
+        if isinstance(box[0], Exception):
+            raise box[0]
+
     async def _open(self):
         # A connect bounded by response_ms, polled rather than with wait_for
         # (whose helper task would swallow a Ctrl-C, see app.main.serve).
@@ -722,7 +761,7 @@ class MqttClient:
                 out = conn.data_to_send()
                 if out:
                     writer.write(out)
-                    await writer.drain()
+                    await self._drain(writer)
                 if conn.state == CLOSED or (self.stopping and not conn.connected):
                     break
                 await asyncio.sleep(self.tick)
