@@ -77,6 +77,10 @@ class TestConfig(unittest.TestCase):
             ({"identity": {"manufacturer": "M!Y"}}, "identity.manufacturer"),
             ({"identity": {"manufacturer": "M1Y"}}, "identity.manufacturer"),
             ({"serial": {"optical": {"response_ms": 20}}}, "serial.optical.response_ms"),
+            # MQTT topic names: no wildcards (the gateway died at start on them)
+            ({"gateway": {"mqtt": {"base": "home/+meter"}}}, "gateway.mqtt.base"),
+            ({"gateway": {"mqtt": {"prefix": "homeassistant/#"}}}, "gateway.mqtt.prefix"),
+            ({"gateway": {"mqtt": {"base": "a//b"}}}, "gateway.mqtt.base"),
             ({"hdlc": {"window": 8}}, "hdlc.window"),
             ({"max_pdu": 10}, "max_pdu"),
             ({"clock": {"dst": "yes"}}, "clock.dst"),

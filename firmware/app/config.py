@@ -471,6 +471,11 @@ def _gateway(cfg):
     for k in ("username", "password", "prefix", "base"):
         lo = 0 if k in ("username", "password") else 1
         _text(m[k], "gateway.mqtt." + k, lo, 64, k == "password")
+    for k in ("prefix", "base"):
+        t = m[k]
+        if "+" in t or "#" in t or t[0] == "/" or t[-1] == "/" or "//" in t:
+            # topic names: no wildcards (MQTT 3.1.1 4.7.1), no empty levels
+            raise ConfigError("gateway.mqtt.%s: a topic without + # or empty levels" % k)
 
 
 def load(text=None):
