@@ -207,3 +207,61 @@ class TestWhatClientsChangeOutlivesAReboot(unittest.TestCase):
         self.assertEqual(model.server.clients[1].secret, b"new-hls-secret")
         self.assertEqual(model.server.clients[1].security, manager.security)
         self.assertEqual(model.server.clients[16].secret, None)  # untouched
+
+    def test_configuration_a_client_sets(self):
+        # through the server's SET and ACTION, as a manager's requests come:
+        # the time zone, the passive calendar and its activation, a special
+        # day, a limiter threshold, the daily profile's capture period
+        from dlms import axdr, xdlms
+        from dlms.server import STATE_ASSOCIATED, Association
+
+        model = build_meter(config.load(None), hal_clock=ManualClock(T0), store=self.store)
+        srv = model.server
+        a = Association(srv, 1, srv.devices[1])
+        a.policy = srv.clients[1]
+        a.level = a.policy.level
+        a.state = STATE_ASSOCIATED
+        a.association_object = srv.devices[1].associations[1]
+
+        def do(fn, cls, ln, n, data):
+            r, _ = a._call(fn, (cls, obis.parse(ln), n, None, None), data)
+            self.assertEqual(r, xdlms.SUCCESS, (ln, n))
+
+        day = (axdr.OCTET_STRING, bytes((0xFF, 0xFF, 12, 24, 0xFF)))
+        do(a.write, 8, "0.0.1.0.0.255", 3, (axdr.LONG, 60))
+        do(a.write, 20, "0.0.13.0.0.255", 6, (axdr.OCTET_STRING, b"SUMMER"))
+        do(a.invoke, 20, "0.0.13.0.0.255", 1, (axdr.INTEGER, 0))  # activated
+        entry = [(axdr.LONG_UNSIGNED, 9), day, (axdr.UNSIGNED, 2)]
+        do(a.invoke, 11, "0.0.11.0.0.255", 1, (axdr.STRUCTURE, entry))
+        do(a.write, 71, "0.0.17.0.0.255", 4, (axdr.DOUBLE_LONG_UNSIGNED, 4321))
+        do(a.write, 7, "1.0.98.1.0.255", 4, (axdr.DOUBLE_LONG_UNSIGNED, 3600))
+
+        dev = self.boot().server.devices[1]
+
+        def get(ln, n):
+            return dev.find(obis.parse(ln)).get(n, None)
+
+        self.assertEqual(get("0.0.1.0.0.255", 3), (axdr.LONG, 60))
+        self.assertEqual(get("0.0.13.0.0.255", 2), (axdr.OCTET_STRING, b"SUMMER"))  # active
+        self.assertEqual(get("0.0.13.0.0.255", 6), (axdr.OCTET_STRING, b"SUMMER"))
+        self.assertIn((axdr.STRUCTURE, entry), get("0.0.11.0.0.255", 2)[1])
+        self.assertEqual(get("0.0.17.0.0.255", 4), (axdr.DOUBLE_LONG_UNSIGNED, 4321))
+        self.assertEqual(get("1.0.98.1.0.255", 4)[1], 3600)
+        # what no client touched keeps its configured value
+        self.assertEqual(get("0.0.1.0.0.255", 8), (axdr.BOOLEAN, True))
+
+    def test_a_calendar_activated_by_its_time_stays_active(self):
+        from dlms import axdr
+
+        clock = ManualClock(T0)
+        model = build_meter(config.load(None), hal_clock=clock, store=self.store)
+        cal = model.server.devices[1].find(obis.parse("0.0.13.0.0.255"))
+        model.tick()
+        cal.set(6, (axdr.OCTET_STRING, b"WINTER"), None)
+        when = axdr.DateTime.from_epoch(T0 + 60).to_bytes()
+        cal.set(10, (axdr.OCTET_STRING, when), None)
+        clock.advance(120)
+        model.tick()
+        self.assertEqual(cal.get(2, None), (axdr.OCTET_STRING, b"WINTER"))
+        cal = self.boot().server.devices[1].find(obis.parse("0.0.13.0.0.255"))
+        self.assertEqual(cal.get(2, None), (axdr.OCTET_STRING, b"WINTER"))

@@ -108,6 +108,10 @@ class Model:
         for sch in self.schedules:
             try:
                 sch.tick(prev, now, self.device)
+                if getattr(sch, "activated", False):  # a calendar activated: kept
+                    sch.activated = False
+                    if self.server.keeper is not None:
+                        self.server.keeper(sch)
             except Exception as e:
                 log.error("%r failed: %r", sch, e)
         for m in self.monitors:
@@ -611,9 +615,50 @@ def build_meter(cfg, hal_clock=None, store=None, relay=None):
     clock.on_adjust = model.clock_adjusted
     model.pushes = pushes
     model.push_on_events = cfg["push"]["on_events"]
+    if store is not None:
+        keep_settings(store, server)
     model.event(EVENT_POWER_UP)
     model.alarm(ALARM_POWER_UP)
     return model
+
+
+def keep_settings(store, server):
+    """What clients set of the objects' configuration (their KEEP
+    attributes: time zone, calendars, special days, thresholds, pushes,
+    scripts, schedules, capture periods) outlives a reboot: one A-XDR
+    record per object, written when a client changed it, put back here
+    with ``restore`` (no SET's side effects). Nothing is written at boot;
+    a record that no longer fits the object is logged and left."""
+    import binascii
+
+    def name(obj):
+        return "k" + binascii.hexlify(obj.ln).decode()
+
+    def save(obj):
+        try:
+            values = [obj.get(a, None) for a in obj.KEEP]
+            _save(store, name(obj), axdr.to_bytes((axdr.STRUCTURE, values)))
+        except Exception as e:  # a value that does not encode: not kept
+            log.error("%r not kept: %r", obj, e)
+
+    server.keeper = save
+    for dev in server.devices.values():
+        for obj in dev.objects.values():
+            if not obj.KEEP:
+                continue
+            try:
+                rec = store.get(name(obj))
+            except OSError as e:
+                log.error("%r: kept settings unreadable: %r", obj, e)
+                continue
+            if not rec:
+                continue
+            try:
+                values = axdr.decode(rec)[0][1]
+                for a, v in zip(obj.KEEP, values):
+                    obj.restore(a, v)
+            except Exception as e:
+                log.error("%r: kept settings not restored: %r", obj, e)
 
 
 def _save(store, name, data):

@@ -50,6 +50,11 @@ class CosemObject:
     METHODS = ()
     # attribute id -> selective access selectors supported
     SELECTORS = {}
+    # attribute ids whose values outlive a reboot (configuration a client
+    # sets: time zone, calendars, thresholds...): the server's ``keeper``
+    # saves them after a client's SET of one of them or any method, and
+    # ``restore`` puts each back at boot (app.meter.keep_settings)
+    KEEP = ()
 
     # visible to the public client (Blue Book leaves the subset to the meter);
     # set on the instance only when True: one attribute fewer on most objects
@@ -59,6 +64,11 @@ class CosemObject:
         self.ln = obis.parse(ln)
         if public:
             self.public = True
+
+    def restore(self, attr, data):
+        """A kept value back at boot, as a SET with no side effect would;
+        classes whose SET does more (or cannot) override it."""
+        self.set(attr, data, None)
 
     def __repr__(self):
         return "<%s %s>" % (type(self).__name__, obis.dotted(self.ln))

@@ -71,6 +71,7 @@ class SpecialDaysTable(CosemObject):
     VERSION = 0
     ATTRIBUTES = ("logical_name", "entries")
     WRITABLE = (2,)
+    KEEP = (2,)
     METHODS = ("insert", "delete")
 
     def __init__(self, ln, entries=(), public=False):
@@ -319,7 +320,9 @@ class ActivityCalendar(CosemObject):
     )
     # Blue Book 4.5.5: the active calendar changes only by activation
     WRITABLE = (6, 7, 8, 9, 10)
+    KEEP = (2, 3, 4, 5, 6, 7, 8, 9, 10)  # the active calendar too, once activated
     METHODS = ("activate_passive_calendar",)
+    activated = False  # set by tick() when the activation time came
 
     def __init__(
         self,
@@ -365,6 +368,7 @@ class ActivityCalendar(CosemObject):
         at = self.activation_utc()
         if at is not None and prev_utc < at <= now_utc:
             self.activate_passive()
+            self.activated = True  # for the model to keep (app.meter)
         action = self.active_action(self.clock.local_datetime(now_utc), self.special_days)
         if action is None or action == self.current:
             return None
@@ -401,6 +405,12 @@ class ActivityCalendar(CosemObject):
         expect(data, axdr.INTEGER)
         self.activate_passive()
         return None
+
+    def restore(self, attr, data):
+        if 2 <= attr <= 5:  # the active calendar: never written by a SET
+            self.active.decode(attr - 2, data)
+        else:
+            self.set(attr, data, None)
 
 
 def tariff_time(hour, minute=0):

@@ -105,6 +105,7 @@ class Clock(CosemObject):
         "clock_base",
     )
     WRITABLE = (2, 3, 5, 6, 7, 8)
+    KEEP = (3, 5, 6, 7, 8)  # the time zone and daylight saving, not the time
     METHODS = (
         "adjust_to_quarter",
         "adjust_to_measuring_period",

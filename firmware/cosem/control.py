@@ -290,6 +290,7 @@ class Limiter(_Monitor):
         "actions",
     )
     WRITABLE = (2, 4, 5, 6, 7, 8, 9, 11)
+    KEEP = WRITABLE
 
     def __init__(
         self,
@@ -439,6 +440,7 @@ class RegisterMonitor(_Monitor):
     VERSION = 0
     ATTRIBUTES = ("logical_name", "thresholds", "monitored_value", "actions")
     WRITABLE = (2, 3, 4)
+    KEEP = WRITABLE
 
     def __init__(self, ln, device, monitored, thresholds, actions=(), execute=None, public=False):
         """``thresholds``: typed numeric data; ``actions``: (action_up,

@@ -278,6 +278,9 @@ class ProfileGeneric(CosemObject):
         "profile_entries",
     )
     WRITABLE = (3, 4, 8)
+    # capture_period; capture_objects and profile_entries shape the buffer
+    # itself (a flash ring's records), they are not kept
+    KEEP = (4,)
     METHODS = ("reset", "capture")
     SELECTORS = {2: (1, 2)}  # range_descriptor, entry_descriptor
 

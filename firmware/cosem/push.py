@@ -137,6 +137,7 @@ class PushSetup(CosemObject):
         "repetition_delay",
     )
     WRITABLE = (2, 3, 4, 5, 6, 7)
+    KEEP = WRITABLE
     METHODS = ("push",)
 
     def __init__(

@@ -145,6 +145,7 @@ class ScriptTable(CosemObject):
     VERSION = 0
     ATTRIBUTES = ("logical_name", "scripts")
     WRITABLE = (2,)
+    KEEP = (2,)
     METHODS = ("execute",)
 
     def __init__(self, ln, scripts=(), public=False):
@@ -248,6 +249,7 @@ class SingleActionSchedule(CosemObject):
     VERSION = 0
     ATTRIBUTES = ("logical_name", "executed_script", "type", "execution_time")
     WRITABLE = (2, 3, 4)
+    KEEP = WRITABLE
 
     def __init__(self, ln, clock, script_ln, selector, type=1, times=(), public=False):
         """``clock``: the cosem Clock (local time); ``times``: (time bytes(4),

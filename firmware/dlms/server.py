@@ -63,6 +63,8 @@ class ClientPolicy:
 
 
 class Server:
+    keeper = None  # keeper(obj): saves obj's KEEP attributes (app.meter.keep_settings)
+
     def __init__(
         self,
         devices,
@@ -271,6 +273,8 @@ class Association(AssociationControl, Services):
         if not obj.attribute_access(self.level, attr) & 2:
             raise DataAccessError(xdlms.READ_WRITE_DENIED)
         obj.set(attr, data, self)
+        if attr in obj.KEEP and self.server.keeper is not None:
+            self.server.keeper(obj)
 
     def invoke(self, item, data):
         obj = self._resolve(item)
@@ -278,7 +282,10 @@ class Association(AssociationControl, Services):
             raise DataAccessError(xdlms.READ_WRITE_DENIED)  # only HLS pass 3 while pending
         if not obj.method_access(self.level, item[2]):
             raise DataAccessError(xdlms.READ_WRITE_DENIED)
-        return obj.action(item[2], data, self)
+        ret = obj.action(item[2], data, self)
+        if obj.KEEP and self.server.keeper is not None:
+            self.server.keeper(obj)  # special days insert, calendar activation...
+        return ret
 
     def _call(self, fn, *args):
         """(result, value) of a read/write/invoke, mapping failures to results."""
