@@ -14,6 +14,7 @@ it runs on (DESIGN.md, "Runtime rules").
   built on the ``cryptography`` package.
 - ``mem_free`` / ``mem_alloc``: heap figures (0 where the runtime has none).
 - ``littlefs``: ``vfs.VfsLfs2``, or littlefs-python on CPython (hal.blockdev).
+- ``bounded``: an await with a time limit that leaves Ctrl-C alone.
 """
 
 import gc
@@ -115,3 +116,32 @@ else:
             if out is None:
                 return r
             out[: len(r)] = r
+
+
+async def bounded(coro, limit_ms, exc, msg, poll_s=0.01):
+    """``coro``'s result, or ``exc(msg % limit_ms)`` once ``limit_ms`` has
+    passed. Polled rather than with asyncio.wait_for: MicroPython's helper
+    task swallows a Ctrl-C landing in it (see app.main.serve)."""
+    import asyncio
+
+    box = []
+    t = asyncio.create_task(_guarded(coro, box))
+    start = ticks_ms()
+    while not box:
+        if ticks_diff(ticks_ms(), start) > limit_ms:
+            t.cancel()
+            raise exc(msg % limit_ms)
+        await asyncio.sleep(poll_s)
+    r = box[0]
+    if isinstance(r, Exception):
+        raise r
+    return r
+
+
+async def _guarded(coro, box):
+    # the outcome of ``coro`` in ``box``: an ended task never holds an
+    # exception (asyncio would print it); Ctrl-C still goes through
+    try:
+        box.append(await coro)
+    except Exception as e:
+        box.append(e)

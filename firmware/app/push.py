@@ -28,7 +28,7 @@ import asyncio
 import os
 
 import log
-from compat import ticks_diff, ticks_ms
+from compat import bounded
 from cosem.push import PushSetup
 from dlms import axdr, notification, obis, wrapper
 from dlms.errors import BufferFull
@@ -170,15 +170,6 @@ def build_frame(
     return wrapper.encode(source, dest, apdu)
 
 
-async def _guarded(coro, box):
-    # The outcome of ``coro`` in ``box``: an ended task never holds an
-    # exception (asyncio would print it), Ctrl-C still goes through.
-    try:
-        box.append(await coro)
-    except Exception as e:
-        box.append(e)
-
-
 class PushSender:
     """The asyncio side: polls the jobs and sends what is due.
 
@@ -273,20 +264,9 @@ class PushSender:
         return ok
 
     async def _open(self, host, port):
-        # A connect bounded by timeout_ms, polled rather than with wait_for
-        # (whose helper task would swallow a Ctrl-C, see app.main.serve).
-        box = []
-        t = asyncio.create_task(_guarded(self.connect(host, port), box))
-        start = ticks_ms()
-        while not box:
-            if ticks_diff(ticks_ms(), start) > self.timeout_ms:
-                t.cancel()
-                raise OSError("connect timed out")
-            await asyncio.sleep(0.01)
-        r = box[0]
-        if isinstance(r, Exception):
-            raise r
-        return r
+        # a connect bounded by timeout_ms
+        msg = "connect timed out after %d ms"
+        return await bounded(self.connect(host, port), self.timeout_ms, OSError, msg)
 
     async def run(self, interval=1):
         """Poll every ``interval`` seconds until cancelled."""

@@ -27,7 +27,7 @@ import asyncio
 import os
 
 import log
-from compat import const, ticks_diff, ticks_ms
+from compat import bounded, const, ticks_diff, ticks_ms
 
 # Control packet types (2.2.1, Table 2.1)
 CONNECT = const(1)
@@ -568,15 +568,6 @@ class Backoff:
 _READ = const(512)
 
 
-async def _guarded(coro, box):
-    # The outcome of ``coro`` in ``box``: an ended task never holds an
-    # exception (asyncio would print it).
-    try:
-        box.append(await coro)
-    except Exception as e:
-        box.append(e)
-
-
 async def _close(writer):
     try:
         writer.close()
@@ -700,40 +691,22 @@ class MqttClient:
         self.stopping = False
 
     async def _drain(self, writer):
-        # What write() could not hand to the socket, bounded as _open is: a
-        # broker that stopped reading (a dead link, a hung broker) fills the
-        # socket's send buffer, and an unbounded drain would wait for ever
-        # while no keepalive check runs (3.1.2.10), until TCP gives up.
+        # What write() could not hand to the socket, bounded: a broker that
+        # stopped reading (a dead link, a hung broker) fills the socket's
+        # send buffer, and an unbounded drain would wait for ever while no
+        # keepalive check runs (3.1.2.10), until TCP gives up.
         buf = getattr(writer, "out_buf", None)  # MicroPython's StreamWriter
         if buf is not None and not buf:
             return
-        box = []
-        t = asyncio.create_task(_guarded(writer.drain(), box))
-        start = ticks_ms()
         limit = max(self.conn.keepalive_ms, self.response_ms)
-        while not box:
-            if ticks_diff(ticks_ms(), start) > limit:
-                t.cancel()
-                raise MqttError("the broker has read nothing for %d ms" % limit)
-            await asyncio.sleep(self.tick / 5)
-        if isinstance(box[0], Exception):
-            raise box[0]
+        msg = "the broker has read nothing for %d ms"
+        await bounded(writer.drain(), limit, MqttError, msg, self.tick / 5)
 
     async def _open(self):
-        # A connect bounded by response_ms, polled rather than with wait_for
-        # (whose helper task would swallow a Ctrl-C, see app.main.serve).
-        box = []
-        t = asyncio.create_task(_guarded(self.open(self.host, self.port), box))
-        start = ticks_ms()
-        while not box:
-            if ticks_diff(ticks_ms(), start) > self.response_ms:
-                t.cancel()
-                raise OSError("connect timed out")
-            await asyncio.sleep(self.tick / 5)
-        r = box[0]
-        if isinstance(r, Exception):
-            raise r
-        return r
+        # a connect bounded by response_ms
+        coro = self.open(self.host, self.port)
+        msg = "connect timed out after %d ms"
+        return await bounded(coro, self.response_ms, OSError, msg, self.tick / 5)
 
     async def _session(self):
         """One network connection; True if the broker accepted it."""
