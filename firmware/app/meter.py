@@ -205,11 +205,7 @@ def _keep_policies(store, policies):
         _save(store, "client.%d" % p.sap, bytes((p.security,)) + (p.secret or b""))
 
     for p in policies.values():
-        try:
-            rec = store.get("client.%d" % p.sap)
-        except OSError as e:
-            log.error("client %d's policy unreadable: %r", p.sap, e)
-            rec = None
+        rec = _load(store, "client.%d" % p.sap)
         if rec:
             p.security = rec[0] & 0x30
             p.secret = bytes(rec[1:]) or None
@@ -646,11 +642,7 @@ def keep_settings(store, server):
         for obj in dev.objects.values():
             if not obj.KEEP:
                 continue
-            try:
-                rec = store.get(name(obj))
-            except OSError as e:
-                log.error("%r: kept settings unreadable: %r", obj, e)
-                continue
+            rec = _load(store, name(obj))
             if not rec:
                 continue
             try:
@@ -668,7 +660,9 @@ def _save(store, name, data):
         log.error("%s not saved: %r", name, e)
 
 
-def _load(store, name, size):
+def _load(store, name, size=None):
+    """The record ``name`` (of ``size`` octets when given), or None: none,
+    of another size, or unreadable (logged)."""
     if store is None:
         return None
     try:
@@ -676,7 +670,7 @@ def _load(store, name, size):
     except OSError as e:
         log.error("%s unreadable: %r", name, e)
         return None
-    return rec if rec is not None and len(rec) == size else None
+    return rec if rec is not None and (size is None or len(rec) == size) else None
 
 
 def _load_control(store):

@@ -25,7 +25,7 @@ _BLOCK_HEAD = const(12)
 _LIST_HEAD = const(6)
 # the answer to a with-list request whose answer cannot fit the negotiated
 # PDU: exception-response service-not-allowed / pdu-too-long (Green Book 9.5)
-_TOO_LONG = b"\xd8\x01\x04"
+_TOO_LONG = xdlms.exception_response(xdlms.STATE_SERVICE_NOT_ALLOWED, xdlms.SERVICE_PDU_TOO_LONG)
 
 
 class Services:

@@ -332,8 +332,9 @@ def action_response_pblock_head(w, invoke, last, block, raw_len):
 def exception_response(state_error, service_error, ic=0):
     """ExceptionResponse (Green Book 9.5); invocation-counter-error (6)
     carries an Unsigned32: ``ic``, the lowest counter the server accepts."""
-    if service_error == 6:
-        return bytes((EXCEPTION_RESPONSE, state_error, 6)) + (ic & 0xFFFFFFFF).to_bytes(4, "big")
+    if service_error == SERVICE_INVOCATION_COUNTER_ERROR:
+        head = bytes((EXCEPTION_RESPONSE, state_error, service_error))
+        return head + (ic & 0xFFFFFFFF).to_bytes(4, "big")
     return bytes((EXCEPTION_RESPONSE, state_error, service_error))
 
 
